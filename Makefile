@@ -1,0 +1,43 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+INFRAAI := $(VENV)/bin/infraai
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: run test test-unit lint format bench clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## run: InfraAI on the embedded default (SQLite here, in-process execution, dry run, console)
+run: $(STAMP)
+	$(INFRAAI) migrate
+	INFRAAI_POLICIES=$${INFRAAI_POLICIES:-examples/policies.yaml} \
+	INFRAAI_DRY_RUN=$${INFRAAI_DRY_RUN:-true} \
+	$(INFRAAI) serve
+
+## test: the whole suite (integration tests skip with a reason when their servers are absent)
+test: $(STAMP)
+	$(PY) -m pytest
+
+test-unit: $(STAMP)
+	$(PY) -m pytest -m "not integration"
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy bot core adapters
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: $(STAMP)
+	$(PY) bench/policies.py
+	$(PY) bench/ingest.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,96 @@
+"""The `infraai` command line. Each command's docstring is its help text.
+
+Errors reach the person at the terminal as one line on stderr: exit 2 for input InfraAI
+refuses (a bad policy, an unknown name, a bad setting), exit 1 for a system that does not
+answer (the database). Never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Callable
+from typing import NoReturn
+
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from bot import cli_policy, cli_proposals
+from bot.cli_support import CliError
+from core.config import ConfigError, Settings, load_settings
+from core.db.schema import SchemaOutOfDate
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+
+
+class UsageError(Exception):
+    """Input InfraAI refuses; the message is one line."""
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    print(f"infraai: {message}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    """Apply the database migrations (creates the schema on a new database)."""
+    from core.db.schema import head_revision, upgrade
+
+    upgrade(settings.database_url)
+    print(f"database at revision {head_revision()}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the bot: the HTTP app (alerts webhook, health, metrics) and the notifier."""
+    from bot.serve import StartupError, serve
+
+    try:
+        return asyncio.run(serve(settings))
+    except StartupError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="infraai",
+        description="InfraAI: ChatOps for infrastructure teams. Settings come from the "
+        "environment (DATABASE_URL, REDIS_URL, SLACK_*, …; see the README).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, handler: Handler) -> argparse.ArgumentParser:
+        doc = (handler.__doc__ or "").strip()
+        command = sub.add_parser(name, help=doc.splitlines()[0], description=doc)
+        command.set_defaults(handler=handler)
+        return command
+
+    add("migrate", cmd_migrate)
+    add("serve", cmd_serve)
+    cli_policy.register(sub, add)
+    cli_proposals.register(sub, add)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        fail(str(exc))
+    try:
+        return int(args.handler(args, settings))
+    except (UsageError, CliError, SchemaOutOfDate) as exc:
+        fail(str(exc))
+    except (OperationalError, DBAPIError, OSError) as exc:
+        fail(f"database unavailable: {str(exc).splitlines()[0][:200]}", code=1)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The HTTP surface: Alertmanager's webhook, health, readiness and metrics."""

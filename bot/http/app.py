@@ -1,0 +1,48 @@
+"""The aiohttp application: /alerts, /healthz, /readyz, /metrics (and Slack's /slack/events)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from bot.http.alerts import METRICS, RUNTIME, post_alerts
+from bot.http.metrics import Metrics
+from core.runtime import Runtime
+
+
+async def healthz(_request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Ready only when what this process needs answers: the database, and Redis if set."""
+    runtime = request.app[RUNTIME]
+    checks: dict[str, dict[str, object]] = {}
+    ok, detail = await runtime.database_ok()
+    checks["database"] = {"ok": ok, "detail": detail}
+    for name, probe in runtime.readiness_probes.items():
+        probe_ok, probe_detail = await probe()
+        checks[name] = {"ok": probe_ok, "detail": probe_detail}
+    ready = all(bool(c["ok"]) for c in checks.values())
+    return web.json_response(
+        {"status": "ready" if ready else "unavailable", "checks": checks},
+        status=200 if ready else 503,
+    )
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = generate_latest(request.app[METRICS].registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def create_app(runtime: Runtime) -> web.Application:
+    # The body limit is enforced in the handler (413 with a reason), so aiohttp's own
+    # client_max_size only needs to be above it.
+    app = web.Application(client_max_size=2 * 1024 * 1024 + 1)
+    app[RUNTIME] = runtime
+    app[METRICS] = Metrics()
+    app.router.add_post("/alerts", post_alerts)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    return app

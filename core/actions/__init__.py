@@ -1,0 +1,1 @@
+"""The action catalogue: what InfraAI can do, with schemas, risks and targets."""

@@ -1,0 +1,1 @@
+"""Alerts: the Alertmanager webhook payload and its ingestion."""

@@ -1,0 +1,1 @@
+"""Policies: Alertmanager-style matchers, sandboxed param templates, and the engine."""

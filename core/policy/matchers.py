@@ -1,0 +1,111 @@
+"""Alertmanager matcher strings: `a="b"`, `a!="b"`, `a=~"re"`, `a!~"re"`.
+
+Parsed the way Alertmanager parses them (pkg/labels), because operators copy matchers between
+their Alertmanager routes and InfraAI policies and expect them to mean the same thing:
+regexes are anchored at both ends, a missing label matches as the empty string, and quoted
+values take the escapes `\\"`, `\\\\` and `\\n`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class MatcherError(ValueError):
+    """A matcher string that Alertmanager would refuse too."""
+
+
+class MatchType(StrEnum):
+    EQUAL = "="
+    NOT_EQUAL = "!="
+    REGEX = "=~"
+    NOT_REGEX = "!~"
+
+
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+# Longest operators first so "=~" is not read as "=" followed by "~…".
+_OPERATOR = re.compile(r"\s*(=~|!~|!=|=)\s*")
+_LITERAL_ALTERNATION = re.compile(r"[A-Za-z0-9_:./ -]+(?:\|[A-Za-z0-9_:./ -]+)*")
+
+
+@dataclass(frozen=True)
+class Matcher:
+    name: str
+    type: MatchType
+    value: str
+    _regex: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+
+    def matches(self, labels: dict[str, str]) -> bool:
+        actual = labels.get(self.name, "")
+        if self.type is MatchType.EQUAL:
+            return actual == self.value
+        if self.type is MatchType.NOT_EQUAL:
+            return actual != self.value
+        assert self._regex is not None
+        found = self._regex.fullmatch(actual) is not None
+        return found if self.type is MatchType.REGEX else not found
+
+    def equality_values(self) -> tuple[str, ...] | None:
+        """The exact label values this matcher accepts, if it accepts a finite literal set.
+
+        `a="x"` accepts ("x",); `a=~"x|y"` accepts ("x", "y"). The engine indexes policies by
+        these, so ten thousand policies cost about what ten do.
+        """
+        if self.type is MatchType.EQUAL:
+            return (self.value,)
+        if self.type is MatchType.REGEX and _LITERAL_ALTERNATION.fullmatch(self.value):
+            return tuple(self.value.split("|"))
+        return None
+
+    def __str__(self) -> str:
+        escaped = self.value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        return f'{self.name}{self.type.value}"{escaped}"'
+
+
+def _unquote(raw: str, source: str) -> str:
+    if not raw.startswith('"'):
+        if any(c in raw for c in '"{}, '):
+            raise MatcherError(f"{source!r}: unquoted value {raw!r} needs double quotes")
+        return raw
+    if len(raw) < 2 or not raw.endswith('"'):
+        raise MatcherError(f"{source!r}: unterminated quoted value")
+    body, out, i = raw[1:-1], [], 0
+    while i < len(body):
+        char = body[i]
+        if char == "\\":
+            if i + 1 >= len(body):
+                raise MatcherError(f"{source!r}: dangling backslash")
+            nxt = body[i + 1]
+            if nxt not in '"\\n':
+                raise MatcherError(f"{source!r}: unknown escape \\{nxt}")
+            out.append("\n" if nxt == "n" else nxt)
+            i += 2
+            continue
+        if char == '"':
+            raise MatcherError(f"{source!r}: unescaped double quote inside the value")
+        out.append(char)
+        i += 1
+    return "".join(out)
+
+
+def parse_matcher(source: str) -> Matcher:
+    """Parse one matcher; raise MatcherError naming what is wrong."""
+    text = source.strip()
+    name_match = _LABEL_NAME.match(text)
+    if not name_match:
+        raise MatcherError(f"{source!r}: expected a label name first")
+    name = name_match.group(0)
+    op_match = _OPERATOR.match(text, name_match.end())
+    if not op_match:
+        raise MatcherError(f"{source!r}: expected one of =, !=, =~, !~ after {name!r}")
+    match_type = MatchType(op_match.group(1))
+    value = _unquote(text[op_match.end() :].strip(), source)
+    regex = None
+    if match_type in (MatchType.REGEX, MatchType.NOT_REGEX):
+        try:
+            regex = re.compile(f"^(?:{value})$")
+        except re.error as exc:
+            raise MatcherError(f"{source!r}: bad regular expression: {exc}") from None
+    return Matcher(name, match_type, value, regex)
