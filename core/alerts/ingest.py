@@ -229,14 +229,14 @@ class Ingestor:
         await lock_names(session, [f"policy:{n}" for n in names])
         keys = sorted({d.dedup_key for _, d, _ in candidates})
         max_cooldown = max(d.policy.cooldown_seconds for _, d, _ in candidates)
-        starts = [row.starts_at for row, _, _ in candidates if row.starts_at is not None]
-        horizon = min([now - timedelta(seconds=max_cooldown), *starts])
+        horizon = now - timedelta(seconds=max_cooldown)
         history = (
             await session.execute(
                 sa.select(
                     Proposal.id,
                     Proposal.dedup_key,
                     Proposal.alert_id,
+                    Proposal.alert_starts_at,
                     Proposal.status,
                     Proposal.created_at,
                 ).where(
@@ -244,6 +244,7 @@ class Ingestor:
                     sa.or_(
                         Proposal.status.in_(OPEN_PROPOSAL_STATUSES),
                         Proposal.created_at >= horizon,
+                        Proposal.alert_id.in_({row.id for row, _, _ in candidates}),
                     ),
                 )
             )
@@ -282,8 +283,7 @@ class Ingestor:
             if key in planned or any(p.status in OPEN_PROPOSAL_STATUSES for p in earlier):
                 continue
             if any(
-                p.alert_id == alert_row.id
-                and (alert_row.starts_at is None or p.created_at >= alert_row.starts_at)
+                p.alert_id == alert_row.id and p.alert_starts_at == alert_row.starts_at
                 for p in earlier
             ):
                 continue  # this episode already has its proposal (a retry or a repeat)
@@ -326,6 +326,7 @@ class Ingestor:
                 {
                     "source": "alert",
                     "alert_id": alert_row.id,
+                    "alert_starts_at": alert_row.starts_at,
                     "policy_id": policy_id,
                     "policy_name": spec.name,
                     "action": decision.action.name,

@@ -107,6 +107,9 @@ class Proposal(Base):
     alert_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("alerts.id", ondelete="SET NULL"), index=True
     )
+    # The alert's startsAt when proposed: identifies the firing episode, so redeliveries of
+    # one episode propose nothing new whatever the clocks of Prometheus and InfraAI say.
+    alert_starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     policy_id: Mapped[int | None] = mapped_column(sa.ForeignKey("policies.id", ondelete="SET NULL"))
     policy_name: Mapped[str | None] = mapped_column(sa.String(128))
     action: Mapped[str] = mapped_column(sa.String(64))

@@ -127,6 +127,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("source", sa.String(length=16), nullable=False),
         sa.Column("alert_id", sa.Integer(), nullable=True),
+        sa.Column("alert_starts_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("policy_id", sa.Integer(), nullable=True),
         sa.Column("policy_name", sa.String(length=128), nullable=True),
         sa.Column("action", sa.String(length=64), nullable=False),
