@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
@@ -14,6 +16,7 @@ from core.policy.spec import PolicySpec, parse_policy
 from core.policy.store import apply_policies
 from core.runtime import Runtime
 
+T = TypeVar("T")
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
@@ -101,3 +104,23 @@ async def rows(runtime: Runtime, sql: str) -> list[Any]:
 
 def now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T]],
+    check: Callable[[T], bool],
+    *,
+    within: float,
+    what: str,
+    details: Callable[[], str] = lambda: "",
+) -> T:
+    """Await `probe()` until `check` holds; the deadline only guards against hanging."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        value = await probe()
+        if check(value):
+            return value
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}; last: {value!r}\n{details()}")
+        await asyncio.sleep(0.05)
