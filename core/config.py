@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     vsphere_password: str | None = None
     vsphere_insecure: bool = False
 
+    # Guard rails and timeouts for execution (additions to DESIGN §6; see the README).
+    infraai_max_replicas: int = Field(default=20, ge=1, le=1000)
+    infraai_action_timeout_seconds: float = Field(default=120.0, gt=0, le=3600)
+    infraai_job_attempts: int = Field(default=3, ge=1, le=10)
+
     scan_allowed_cidrs: Annotated[
         tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...], NoDecode
     ] = (ipaddress.ip_network("127.0.0.0/8"),)

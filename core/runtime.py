@@ -6,7 +6,10 @@ through it, so the embedded default and production wire the same objects the sam
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -14,10 +17,28 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from core.alerts.ingest import IngestOutcome
 from core.alerts.service import AlertService
+from core.approvals import Approvals, Authorizer, ListAuthorizer
 from core.config import Settings
 from core.db.engine import create_engine, session_factory
 from core.db.schema import require_current_schema
+from core.execution.executor import Executor, InProcessExecutor, RQExecutor
+from core.execution.integrations import Integrations
+from core.execution.job import JobContext
+from core.maintenance import run_maintenance
+from core.notifier import Notifier, OutboxDrain
 from core.policy.store import PolicyCache
+
+log = logging.getLogger(__name__)
+
+
+def build_executor(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession], integrations: Integrations
+) -> Executor:
+    if settings.redis_url:
+        attempts = settings.infraai_job_attempts
+        timeout = int(settings.infraai_action_timeout_seconds * attempts + 60)
+        return RQExecutor(settings.redis_url, job_timeout=timeout)
+    return InProcessExecutor(JobContext(settings, sessions, integrations))
 
 
 @dataclass
@@ -27,19 +48,96 @@ class Runtime:
     sessions: async_sessionmaker[AsyncSession]
     policies: PolicyCache
     alerts: AlertService
+    integrations: Integrations
+    executor: Executor
+    approvals: Approvals
+    drain: OutboxDrain | None = None
     # Called after each committed ingest (enqueue auto-approved jobs, wake the notifier).
     on_ingested: list[Callable[[IngestOutcome], None]] = field(default_factory=list)
     # Extra readiness checks (Redis when configured): name → async () -> (ok, detail).
     readiness_probes: dict[str, Callable[[], Awaitable[tuple[bool, str]]]] = field(
         default_factory=dict
     )
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
-    def build(cls, settings: Settings) -> Runtime:
+    def build(
+        cls,
+        settings: Settings,
+        *,
+        authorizer: Authorizer | None = None,
+        integrations: Integrations | None = None,
+    ) -> Runtime:
         engine = create_engine(settings.database_url)
         sessions = session_factory(engine)
         policies = PolicyCache(sessions)
-        return cls(settings, engine, sessions, policies, AlertService(sessions, policies, settings))
+        integrations = integrations or Integrations(settings)
+        executor = build_executor(settings, sessions, integrations)
+        approvals = Approvals(
+            sessions, executor, authorizer or ListAuthorizer(), settings.infraai_approvers
+        )
+        runtime = cls(
+            settings,
+            engine,
+            sessions,
+            policies,
+            AlertService(sessions, policies, settings),
+            integrations,
+            executor,
+            approvals,
+        )
+        if settings.redis_url:
+            runtime.readiness_probes["redis"] = executor.ping
+        runtime.on_ingested.append(runtime._after_ingest)
+        return runtime
+
+    def attach_notifier(self, notifier: Notifier) -> OutboxDrain:
+        self.drain = OutboxDrain(
+            self.sessions,
+            notifier,
+            default_channel=self.settings.infraai_channel,
+            default_approvers=self.settings.infraai_approvers,
+        )
+        return self.drain
+
+    def _after_ingest(self, outcome: IngestOutcome) -> None:
+        for proposal_id in outcome.auto_approved:
+            self._spawn(self._enqueue(proposal_id))
+        if self.drain is not None and (outcome.proposals or outcome.superseded):
+            self.drain.wake()
+
+    async def _enqueue(self, proposal_id: int) -> None:
+        try:
+            await self.executor.enqueue(proposal_id)
+        except Exception as exc:  # the maintenance sweep retries it
+            log.warning("enqueue of auto-approved proposal %s failed: %s", proposal_id, exc)
+
+    def _spawn(self, coro: Coroutine[object, object, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.append(task)
+        task.add_done_callback(self._forget)
+
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        if task in self._tasks:
+            self._tasks.remove(task)
+
+    def start_background(self, maintenance_seconds: float = 5.0) -> None:
+        """The notifier drain and the maintenance sweep (the bot runs these)."""
+        if self.drain is not None:
+            self._tasks.append(asyncio.create_task(self.drain.run(), name="outbox-drain"))
+        self._tasks.append(
+            asyncio.create_task(self._maintenance(maintenance_seconds), name="maintenance")
+        )
+
+    async def _maintenance(self, every: float) -> None:
+        while True:
+            try:
+                upkeep = await run_maintenance(self.sessions, self.executor)
+                if self.drain is not None and (upkeep.expired or upkeep.lost):
+                    self.drain.wake()
+            except Exception as exc:
+                log.warning("maintenance failed: %s", str(exc).splitlines()[0][:200])
+            await asyncio.sleep(every)
 
     async def check_schema(self) -> None:
         await require_current_schema(self.engine)
@@ -53,5 +151,12 @@ class Runtime:
         return True, "ok"
 
     async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         await self.alerts.close()
+        await self.executor.close()
+        await asyncio.to_thread(self.integrations.close)
         await self.engine.dispose()

@@ -83,8 +83,15 @@ class DashboardSearchParams(Params):
     query: str = Field(default="", max_length=200)
 
 
+# Hosts, addresses, CIDRs and ranges separated by commas or spaces. No item may start with
+# '-': nmap (through python-nmap's shlex.split) would read `-iL /etc/shadow` as an option.
+_SCAN_TARGET = r"[0-9A-Za-z.:/][0-9A-Za-z.:/-]*"
+
+
 class ScanParams(Params):
-    targets: str = Field(min_length=1, max_length=200, pattern=r"^[0-9A-Za-z.:/, -]+$")
+    targets: str = Field(
+        min_length=1, max_length=200, pattern=rf"^{_SCAN_TARGET}(?:[, ]+{_SCAN_TARGET})*$"
+    )
     ports: str | None = Field(default=None, max_length=200, pattern=r"^[0-9,-]+$")
 
 

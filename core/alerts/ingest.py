@@ -35,6 +35,14 @@ from core.switches import AUTO_PAUSED
 
 RUN_STATUSES = ("pending", "approved", "running", "succeeded", "failed")
 ACTOR = "alertmanager"
+# The partial unique index's predicate, as literal SQL. PostgreSQL picks the arbiter index of
+# ON CONFLICT while planning: with bound parameters (`status IN ($1, $2, $3)`) it can prove
+# the predicate only in a custom plan, so from the sixth execution of a cached prepared
+# statement (the generic plan) the insert failed with "no unique or exclusion constraint
+# matching the ON CONFLICT specification".
+OPEN_DEDUP_PREDICATE = sa.text(
+    "status IN (" + ", ".join(f"'{s}'" for s in OPEN_PROPOSAL_STATUSES) + ")"
+)
 
 
 @dataclass
@@ -356,7 +364,7 @@ class Ingestor:
             .values(rows)
             .on_conflict_do_nothing(
                 index_elements=["dedup_key"],
-                index_where=Proposal.status.in_(OPEN_PROPOSAL_STATUSES),
+                index_where=OPEN_DEDUP_PREDICATE,
             )
             .returning(Proposal.id, Proposal.dedup_key, Proposal.status)
         )

@@ -39,3 +39,13 @@ async def lock_names(session: AsyncSession, names: Iterable[str]) -> None:
             ),
             {"keys": keys},
         )
+
+
+async def try_lock_name(session: AsyncSession, name: str) -> bool:
+    """A transaction-scoped advisory lock if free (PostgreSQL); always True elsewhere."""
+    if session.get_bind().dialect.name != "postgresql":
+        return True
+    got = await session.scalar(
+        sa.text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _lock_key(name)}
+    )
+    return bool(got)

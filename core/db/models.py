@@ -135,6 +135,7 @@ class Proposal(Base):
 
 class JobLog(Base):
     __tablename__ = "job_logs"
+    __table_args__ = (sa.Index("ix_job_logs_status", "status"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     proposal_id: Mapped[int] = mapped_column(
@@ -149,6 +150,9 @@ class JobLog(Base):
     output: Mapped[str | None] = mapped_column(sa.Text)
     error: Mapped[str | None] = mapped_column(sa.Text)
     worker_name: Mapped[str | None] = mapped_column(sa.String(255))
+    # Refreshed while the action runs; a stale heartbeat on a running job means the worker
+    # died, and the sweep records the proposal as failed ("worker lost").
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Asset(Base):

@@ -1,0 +1,1 @@
+"""Execution: the integrations, what each action does, the job function, the executors."""

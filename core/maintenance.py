@@ -1,0 +1,75 @@
+"""Periodic upkeep run by the bot: nothing may stay in a state no one will ever leave.
+
+- pending proposals past their expiry become `expired` (and their messages say so);
+- running jobs whose worker stopped beating become `failed` ("worker lost");
+- approved proposals that never reached the queue (Redis was down at the click) are queued.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core.approvals import expire
+from core.db.models import JobLog, Proposal
+from core.db.types import utcnow
+from core.execution.executor import Executor
+from core.execution.job import LOST_AFTER_SECONDS, sweep_lost_jobs
+
+log = logging.getLogger(__name__)
+
+ORPHAN_AFTER = timedelta(seconds=30)
+
+
+@dataclass
+class Upkeep:
+    expired: list[int]
+    lost: list[int]
+    requeued: list[int]
+
+
+async def run_maintenance(
+    sessions: async_sessionmaker[AsyncSession],
+    executor: Executor,
+    *,
+    now: datetime | None = None,
+    lost_after: timedelta = timedelta(seconds=LOST_AFTER_SECONDS),
+) -> Upkeep:
+    now = now or utcnow()
+    async with sessions() as session, session.begin():
+        due = list(
+            (
+                await session.scalars(
+                    sa.select(Proposal.id).where(
+                        Proposal.status == "pending", Proposal.expires_at <= now
+                    )
+                )
+            ).all()
+        )
+        expired = await expire(session, due, now) if due else []
+    lost = await sweep_lost_jobs(sessions, lost_after=lost_after, now=now)
+    async with sessions() as session:
+        orphans = list(
+            (
+                await session.scalars(
+                    sa.select(Proposal.id).where(
+                        Proposal.status == "approved",
+                        Proposal.decided_at < now - ORPHAN_AFTER,
+                        ~sa.exists().where(JobLog.proposal_id == Proposal.id),
+                    )
+                )
+            ).all()
+        )
+    requeued = []
+    for proposal_id in orphans:
+        try:
+            await executor.enqueue(proposal_id)
+            requeued.append(proposal_id)
+        except Exception as exc:
+            log.warning("requeue of proposal %s failed: %s", proposal_id, exc)
+            break
+    return Upkeep(expired, lost, requeued)
