@@ -27,7 +27,8 @@ class MatchType(StrEnum):
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 # Longest operators first so "=~" is not read as "=" followed by "~…".
 _OPERATOR = re.compile(r"\s*(=~|!~|!=|=)\s*")
-_LITERAL_ALTERNATION = re.compile(r"[A-Za-z0-9_:./ -]+(?:\|[A-Za-z0-9_:./ -]+)*")
+# Characters that stand for themselves in a regex ('.' does not: it is any character).
+_LITERAL_ALTERNATION = re.compile(r"[A-Za-z0-9_:/ -]+(?:\|[A-Za-z0-9_:/ -]+)*")
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ class Matcher:
         if self.type is MatchType.EQUAL:
             return (self.value,)
         if self.type is MatchType.REGEX and _LITERAL_ALTERNATION.fullmatch(self.value):
-            return tuple(self.value.split("|"))
+            return tuple(dict.fromkeys(self.value.split("|")))
         return None
 
     def __str__(self) -> str:
@@ -105,7 +106,9 @@ def parse_matcher(source: str) -> Matcher:
     regex = None
     if match_type in (MatchType.REGEX, MatchType.NOT_REGEX):
         try:
-            regex = re.compile(f"^(?:{value})$")
+            # fullmatch() anchors it; not wrapping it in ^(?:…)$ keeps leading flags such as
+            # (?i) legal, as they are in Alertmanager's RE2.
+            regex = re.compile(value)
         except re.error as exc:
             raise MatcherError(f"{source!r}: bad regular expression: {exc}") from None
     return Matcher(name, match_type, value, regex)

@@ -10,7 +10,15 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from core.actions.catalogue import CATALOGUE, describe_errors
 from core.policy.matchers import MatcherError, parse_matcher
@@ -18,6 +26,7 @@ from core.policy.templating import TemplateError, alert_context, compile_param, 
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
 _SLACK_ID = re.compile(r"^[UWS][A-Z0-9]{2,}$")
+_INT: TypeAdapter[int] = TypeAdapter(int)
 
 
 class PolicyError(ValueError):
@@ -119,7 +128,7 @@ def check_params(spec: PolicySpec) -> None:
                 raw[key] = render_param(compiled, alert_context({}, {}))
             except TemplateError as exc:
                 raise ValueError(f"params.{key}: {exc}") from None
-    scales_to_zero = str(raw.get("replicas", "")).strip() == "0"
+    scales_to_zero = "replicas" in raw and _is_zero(raw["replicas"])
     if spec.action == "k8s.scale" and scales_to_zero and not spec.allow_scale_to_zero:
         raise ValueError("params.replicas: scaling to 0 needs allow_scale_to_zero: true")
     try:
@@ -130,6 +139,14 @@ def check_params(spec: PolicySpec) -> None:
             first = errors[0]
             where = ".".join(str(p) for p in first["loc"])
             raise ValueError(f"params.{where}: {first['msg']}" if where else first["msg"]) from None
+
+
+def _is_zero(value: Any) -> bool:
+    """Zero as the schema's int field would read it ("00", 0.0 and false included)."""
+    try:
+        return _INT.validate_python(value) == 0
+    except ValidationError:
+        return False
 
 
 def parse_policy(data: Any, where: str = "policy") -> PolicySpec:
