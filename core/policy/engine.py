@@ -41,7 +41,10 @@ class CompiledPolicy:
     action: ActionSpec
 
     def matches(self, labels: Mapping[str, str]) -> bool:
-        return all(m.matches(labels) for m in self.matchers)  # type: ignore[arg-type]
+        for matcher in self.matchers:  # noqa: SIM110 - no generator on the hot path
+            if not matcher.matches(labels):  # type: ignore[arg-type]
+                return False
+        return True
 
 
 @dataclass(frozen=True)
@@ -82,14 +85,28 @@ def compile_policy(spec: PolicySpec, order: int) -> CompiledPolicy:
     )
 
 
-def _index_choice(policy: CompiledPolicy) -> tuple[str, tuple[str, ...]] | None:
+AFFIX_KEY = 3  # characters of a literal prefix/suffix used as its bucket key
+
+
+def _index_choice(policy: CompiledPolicy) -> tuple[str, str, tuple[str, ...]] | None:
+    """How to find this policy: ("eq", label, values), ("prefix"|"suffix", label, (key,)).
+
+    Equality on alertname first (it splits the policy space most evenly), then any
+    equality, then a literal prefix or suffix of at least AFFIX_KEY characters.
+    """
     indexable = {m.name: v for m in policy.matchers if (v := m.equality_values()) is not None}
     for name in _PREFERRED_INDEX_LABELS:
         if name in indexable:
-            return name, indexable[name]
+            return "eq", name, indexable[name]
     if indexable:
         name = sorted(indexable)[0]
-        return name, indexable[name]
+        return "eq", name, indexable[name]
+    for matcher in policy.matchers:
+        affix = matcher.literal_affix()
+        if affix is not None and len(affix[1]) >= AFFIX_KEY:
+            kind, literal = affix
+            key = literal[:AFFIX_KEY] if kind == "prefix" else literal[-AFFIX_KEY:]
+            return kind, matcher.name, (key,)
     return None
 
 
@@ -101,17 +118,22 @@ class PolicySet:
         self.policies: tuple[CompiledPolicy, ...] = tuple(
             compile_policy(spec, i) for i, spec in enumerate(ordered)
         )
-        self._index: dict[str, dict[str, list[int]]] = {}
+        # kind ("eq", "prefix", "suffix") → label → key → policy orders (ascending)
+        self._index: dict[str, dict[str, dict[str, list[int]]]] = {
+            "eq": {},
+            "prefix": {},
+            "suffix": {},
+        }
         self._unindexed: list[int] = []
         for policy in self.policies:
             choice = _index_choice(policy)
             if choice is None:
                 self._unindexed.append(policy.order)
                 continue
-            label, values = choice
-            by_value = self._index.setdefault(label, {})
-            for value in values:
-                by_value.setdefault(value, []).append(policy.order)
+            kind, label, keys = choice
+            by_key = self._index[kind].setdefault(label, {})
+            for key in keys:
+                by_key.setdefault(key, []).append(policy.order)
 
     def __len__(self) -> int:
         return len(self.policies)
@@ -119,19 +141,30 @@ class PolicySet:
     def candidates(self, labels: Mapping[str, str]) -> list[int]:
         """Orders of the policies that could match, ascending; a superset of the matches."""
         lists = [self._unindexed] if self._unindexed else []
-        for label, by_value in self._index.items():
+        for label, by_value in self._index["eq"].items():
             found = by_value.get(labels.get(label, ""))
+            if found:
+                lists.append(found)
+        for label, by_key in self._index["prefix"].items():
+            found = by_key.get(labels.get(label, "")[:AFFIX_KEY])
+            if found:
+                lists.append(found)
+        for label, by_key in self._index["suffix"].items():
+            found = by_key.get(labels.get(label, "")[-AFFIX_KEY:])
             if found:
                 lists.append(found)
         if len(lists) == 1:
             return lists[0]
-        return sorted({order for group in lists for order in group})
+        # A policy sits in exactly one list, and an alert has one value per label, so the
+        # lists are disjoint: no de-duplication needed.
+        return sorted(order for group in lists for order in group)
 
     def matching(self, labels: Mapping[str, str]) -> list[CompiledPolicy]:
         """The policies that apply, honouring first-match-wins and `continue`."""
         matched = []
+        policies = self.policies
         for order in self.candidates(labels):
-            policy = self.policies[order]
+            policy = policies[order]
             if policy.matches(labels):
                 matched.append(policy)
                 if not policy.spec.continue_matching:

@@ -28,6 +28,8 @@ _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 # Longest operators first so "=~" is not read as "=" followed by "~…".
 _OPERATOR = re.compile(r"\s*(=~|!~|!=|=)\s*")
 # Characters that stand for themselves in a regex ('.' does not: it is any character).
+_PREFIX = re.compile(r"([A-Za-z0-9_:/ -]+)\.[*+]")
+_SUFFIX = re.compile(r"\.[*+]([A-Za-z0-9_:/ -]+)")
 _LITERAL_ALTERNATION = re.compile(r"[A-Za-z0-9_:/ -]+(?:\|[A-Za-z0-9_:/ -]+)*")
 
 
@@ -58,6 +60,20 @@ class Matcher:
             return (self.value,)
         if self.type is MatchType.REGEX and _LITERAL_ALTERNATION.fullmatch(self.value):
             return tuple(dict.fromkeys(self.value.split("|")))
+        return None
+
+    def literal_affix(self) -> tuple[str, str] | None:
+        """("prefix", p) for `a=~"p.*"` / `a=~"p.+"`, ("suffix", s) for `a=~".*s"` / `a=~".+s"`.
+
+        Such a matcher only accepts values starting (ending) with a literal, so the engine can
+        bucket it by a few characters of that literal instead of testing it on every alert.
+        """
+        if self.type is not MatchType.REGEX:
+            return None
+        if match := _PREFIX.fullmatch(self.value):
+            return "prefix", match.group(1)
+        if match := _SUFFIX.fullmatch(self.value):
+            return "suffix", match.group(1)
         return None
 
     def __str__(self) -> str:
