@@ -16,7 +16,7 @@ from typing import NoReturn
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from bot import cli_policy, cli_proposals
+from bot import cli_policy, cli_proposals, cli_worker
 from bot.cli_support import CliError
 from core.config import ConfigError, Settings, load_settings
 from core.db.schema import SchemaOutOfDate
@@ -52,6 +52,16 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError(str(exc)) from None
 
 
+def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
+    """Chat with InfraAI in this terminal: proposals, approvals and commands, no Slack."""
+    from bot.serve import StartupError, chat
+
+    try:
+        return asyncio.run(chat(settings))
+    except StartupError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="infraai",
@@ -68,8 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add("migrate", cmd_migrate)
     add("serve", cmd_serve)
+    add("chat", cmd_chat)
     cli_policy.register(sub, add)
     cli_proposals.register(sub, add)
+    cli_worker.register(sub, add)
     return parser
 
 

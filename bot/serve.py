@@ -1,4 +1,10 @@
-"""`infraai serve`: one asyncio process for the HTTP app, Slack and the notifier."""
+"""`infraai serve` and `infraai chat`: the long-running processes of the bot.
+
+serve: one asyncio process for the HTTP app (alerts, health, metrics, and Slack's Request URL
+in HTTP mode), Slack (Socket Mode when SLACK_APP_TOKEN is set), the outbox drain and the
+maintenance sweep. Without Slack credentials the console takes Slack's place (the embedded
+default). chat: the console alone.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +12,12 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 
 from aiohttp import web
 
 from bot.http.app import create_app
+from core.approvals import TrustedAuthorizer
 from core.config import Settings
 from core.policy.spec import PolicyError
 from core.policy.store import apply_policies, load_document
@@ -33,27 +41,91 @@ async def apply_startup_policies(runtime: Runtime) -> None:
         raise StartupError(f"INFRAAI_POLICIES={path}: {exc}") from None
     async with runtime.sessions() as session, session.begin():
         result = await apply_policies(session, specs, "startup")
+    runtime.policies.invalidate()
     log.info("policies from %s: %s", path, result.summary())
 
 
-async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> int:
-    runtime = Runtime.build(settings)
-    await runtime.check_schema()
-    await apply_startup_policies(runtime)
-    app = create_app(runtime)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, settings.infraai_host, settings.infraai_port)
-    await site.start()
-    log.info("InfraAI listening on http://%s:%s", settings.infraai_host, settings.infraai_port)
-    stop = stop or asyncio.Event()
+def _stop_on_signals(stop: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
+
+
+async def serve(
+    settings: Settings, *, stop: asyncio.Event | None = None, console: bool | None = None
+) -> int:
+    from bot.slack.app import slack_configured
+
+    stop = stop or asyncio.Event()
+    use_slack = slack_configured(settings)
+    socket_handler = None
+    if use_slack:
+        from bot.slack.app import build_app, mount, web_client
+        from bot.slack.authorizer import SlackAuthorizer
+        from bot.slack.notifier import SlackNotifier
+
+        client = web_client(settings)
+        runtime = Runtime.build(settings, authorizer=SlackAuthorizer(client))
+        runtime.attach_notifier(SlackNotifier(client))
+    else:
+        from bot.console import ConsoleNotifier
+
+        runtime = Runtime.build(settings, authorizer=TrustedAuthorizer())
+        runtime.attach_notifier(ConsoleNotifier())
     try:
-        await stop.wait()
+        await runtime.check_schema()
+        await apply_startup_policies(runtime)
+        app = create_app(runtime)
+        if use_slack:
+            bolt = build_app(runtime, client)
+            if settings.slack_app_token:
+                from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+
+                socket_handler = AsyncSocketModeHandler(bolt, settings.slack_app_token)
+                await socket_handler.connect_async()  # type: ignore[no-untyped-call]
+                log.info("Slack: Socket Mode connected")
+            else:
+                mount(app, bolt)
+                log.info("Slack: HTTP mode at POST /slack/events")
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, settings.infraai_host, settings.infraai_port)
+        try:
+            await site.start()
+        except OSError as exc:
+            raise StartupError(
+                f"cannot listen on {settings.infraai_host}:{settings.infraai_port}: {exc.strerror}"
+            ) from None
+        runtime.start_background()
+        log.info("InfraAI listening on http://%s:%s", settings.infraai_host, settings.infraai_port)
+        _stop_on_signals(stop)
+        if console if console is not None else (not use_slack and sys.stdin.isatty()):
+            from bot.console import read_lines
+
+            runtime.spawn(read_lines(runtime))
+        try:
+            await stop.wait()
+        finally:
+            if socket_handler is not None:
+                await socket_handler.close_async()  # type: ignore[no-untyped-call]
+            await runner.cleanup()
     finally:
-        await runner.cleanup()
+        await runtime.close()
+    return 0
+
+
+async def chat(settings: Settings) -> int:
+    """The console alone: proposals and results here, commands typed at the prompt."""
+    from bot.console import ConsoleNotifier, read_lines
+
+    runtime = Runtime.build(settings, authorizer=TrustedAuthorizer())
+    runtime.attach_notifier(ConsoleNotifier())
+    try:
+        await runtime.check_schema()
+        await apply_startup_policies(runtime)
+        runtime.start_background()
+        await read_lines(runtime)
+    finally:
         await runtime.close()
     return 0

@@ -79,7 +79,7 @@ class Approvals:
     ) -> None:
         self._sessions = sessions
         self._executor = executor
-        self._authorizer = authorizer
+        self.authorizer = authorizer
         self._default_approvers = tuple(default_approvers)
 
     async def approvers_for(self, proposal_id: int) -> tuple[str, ...] | None:
@@ -99,7 +99,7 @@ class Approvals:
         approvers = await self.approvers_for(proposal_id)
         if approvers is None:
             return DecisionOutcome(False, f"There is no proposal #{proposal_id}.", proposal_id)
-        if not await self._authorizer.may_approve(user, approvers):
+        if not await self.authorizer.may_approve(user, approvers):
             async with self._sessions() as session, session.begin():
                 record(
                     session,

@@ -102,7 +102,7 @@ class Runtime:
 
     def _after_ingest(self, outcome: IngestOutcome) -> None:
         for proposal_id in outcome.auto_approved:
-            self._spawn(self._enqueue(proposal_id))
+            self.spawn(self._enqueue(proposal_id))
         if self.drain is not None and (outcome.proposals or outcome.superseded):
             self.drain.wake()
 
@@ -112,7 +112,7 @@ class Runtime:
         except Exception as exc:  # the maintenance sweep retries it
             log.warning("enqueue of auto-approved proposal %s failed: %s", proposal_id, exc)
 
-    def _spawn(self, coro: Coroutine[object, object, None]) -> None:
+    def spawn(self, coro: Coroutine[object, object, None]) -> None:
         task = asyncio.create_task(coro)
         self._tasks.append(task)
         task.add_done_callback(self._forget)

@@ -11,6 +11,8 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from core.config import Settings, get_settings
 from core.db.engine import create_engine, session_factory
 from core.execution.integrations import Integrations
@@ -23,6 +25,7 @@ log = logging.getLogger(__name__)
 class WorkerProcess:
     loop: asyncio.AbstractEventLoop
     ctx: JobContext
+    engine: AsyncEngine
 
 
 _process: WorkerProcess | None = None
@@ -42,7 +45,7 @@ def init_worker_process(settings: Settings, worker_name: str | None = None) -> W
         ctx = JobContext(settings, session_factory(engine), Integrations(settings))
         if worker_name:
             ctx.worker_name = worker_name
-        _process = WorkerProcess(loop, ctx)
+        _process = WorkerProcess(loop, ctx, engine)
     return _process
 
 
@@ -58,3 +61,28 @@ def run_proposal_job(proposal_id: int) -> str:
     return process.loop.run_until_complete(
         execute_proposal(process.ctx, proposal_id, job.id if job is not None else None)
     )
+
+
+def run_worker(settings: Settings, *, burst: bool = False, name: str | None = None) -> int:
+    """`infraai worker`: an RQ SimpleWorker on the `infraai` queue.
+
+    SimpleWorker (no fork per job) so the process's database pool and adapter clients serve
+    every job; isolation comes from per-action timeouts, and scaling from running more
+    worker processes against the same Redis.
+    """
+    from redis import Redis
+    from rq import Queue, SimpleWorker
+
+    from core.db.schema import require_current_schema
+    from core.execution.executor import QUEUE_NAME
+
+    assert settings.redis_url
+    process = init_worker_process(settings, name)
+    process.loop.run_until_complete(require_current_schema(process.engine))
+    connection = Redis.from_url(settings.redis_url)
+    worker = SimpleWorker(
+        [Queue(QUEUE_NAME, connection=connection)], connection=connection, name=name
+    )
+    process.ctx.worker_name = worker.name
+    worker.work(burst=burst, logging_level="INFO")
+    return 0

@@ -1,0 +1,104 @@
+"""The console surface: proposals and results in the terminal, commands typed at a prompt.
+
+The embedded default's chat: the same notifier port, command parser and approvals as Slack,
+with the person at the terminal as the (trusted) approver — `approve 3`, `deny 3`, or any
+`/infraai` command without the slash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+from bot.render_text import render_card, render_reply
+from core import commands
+from core.cards import ProposalCard
+from core.notifier import MessageRef
+from core.runtime import Runtime
+
+CONSOLE_USER = "console"
+CHANNEL = "console"
+
+
+class ConsoleNotifier:
+    """The Notifier port, printing to a stream."""
+
+    def __init__(self, out: TextIO | None = None) -> None:
+        self._out = out or sys.stdout
+
+    def _print(self, text: str) -> None:
+        print(text, file=self._out, flush=True)
+
+    async def post_proposal(self, card: ProposalCard, channel: str) -> MessageRef:
+        self._print("\n" + render_card(card))
+        return MessageRef(CHANNEL, str(card.id))
+
+    async def update_proposal(self, card: ProposalCard, ref: MessageRef) -> None:
+        if card.status in ("pending",):
+            return
+        self._print(render_card(card))
+
+    async def post_group(self, cards: Sequence[ProposalCard], channel: str) -> MessageRef:
+        first = cards[0]
+        self._print(f"\n⚡ {len(cards)} proposals from policy {first.policy_name}:")
+        for card in cards:
+            self._print(render_card(card))
+        return MessageRef(CHANNEL, f"group-{first.id}")
+
+    async def update_group(self, cards: Sequence[ProposalCard], ref: MessageRef) -> None:
+        for card in cards:
+            if card.status != "pending":
+                self._print(render_card(card))
+
+    async def post_group_detail(self, cards: Sequence[ProposalCard], ref: MessageRef) -> None:
+        return None
+
+    async def post_in_thread(
+        self, card: ProposalCard | None, channel: str, thread_ts: str | None, text: str
+    ) -> MessageRef:
+        prefix = f"  ↳ #{card.id} " if card is not None else "  "
+        self._print(prefix + text.replace("\n", "\n    "))
+        return MessageRef(CHANNEL, thread_ts or "0")
+
+
+async def handle_line(runtime: Runtime, line: str) -> str:
+    """One console line → the text to print."""
+    words = line.strip().split()
+    if not words:
+        return ""
+    verb = words[0].lower()
+    if verb in ("approve", "deny"):
+        if len(words) != 2 or not words[1].lstrip("#").isdigit():
+            return f"usage: {verb} <proposal id>"
+        outcome = await runtime.approvals.decide(
+            int(words[1].lstrip("#")), CONSOLE_USER, verb == "approve"
+        )
+        if runtime.drain is not None:
+            runtime.drain.wake()
+        return outcome.message
+    if verb in ("quit", "exit"):
+        raise EOFError
+    reply = await commands.run_command(runtime, CONSOLE_USER, line)
+    if runtime.drain is not None:
+        runtime.drain.wake()
+    return render_reply(reply)
+
+
+async def read_lines(runtime: Runtime, stdin: TextIO | None = None) -> None:
+    """Read commands until EOF (a closed stdin stops the prompt, not the server)."""
+    stream = stdin or sys.stdin
+    print("InfraAI console — type `help`, `proposals`, `approve N`, `deny N`.", flush=True)
+    while True:
+        line = await asyncio.to_thread(stream.readline)
+        if not line:
+            return
+        try:
+            output = await handle_line(runtime, line)
+        except EOFError:
+            return
+        except Exception as exc:  # a bad line must not end the console
+            output = f"error: {type(exc).__name__}: {exc}"
+        if output:
+            print(output, flush=True)

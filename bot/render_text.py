@@ -1,0 +1,112 @@
+"""Plain-text rendering of command replies and proposal cards (the console surface)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from bot.cli_support import table
+from core import commands as c
+from core.cards import ProposalCard
+from core.policy.store import export_document
+
+STATUS_ICONS = {
+    "pending": "⏳",
+    "approved": "👍",
+    "running": "🏃",
+    "succeeded": "✅",
+    "failed": "❌",
+    "denied": "🚫",
+    "expired": "⌛",
+    "superseded": "🔕",
+    "rate_limited": "🧯",
+}
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%H:%M:%SZ") if moment else "-"
+
+
+def render_card(card: ProposalCard) -> str:
+    icon = STATUS_ICONS.get(card.status, "•")
+    head = f"{icon} #{card.id} {card.status.upper()}"
+    if card.alert is not None:
+        head += f" · {card.alert.alertname}"
+        if card.alert.severity:
+            head += f" ({card.alert.severity})"
+    lines = [head]
+    if card.alert is not None and card.alert.summary:
+        lines.append(f"   {card.alert.summary}")
+    params = json.dumps(card.params, sort_keys=True)
+    lines.append(f"   proposes: {card.action} {params} → {card.target}  [{card.risk}]")
+    if card.dry_run:
+        lines.append("   dry run: nothing will be changed")
+    if card.status_reason:
+        lines.append(f"   note: {card.status_reason}")
+    if card.decided_by:
+        lines.append(f"   decided by {card.decided_by} at {_when(card.decided_at)}")
+    if card.status == "pending":
+        lines.append(
+            f"   expires {_when(card.expires_at)} — type `approve {card.id}` or `deny {card.id}`"
+        )
+    if card.last_result:
+        lines.append(f"   result: {card.last_result}")
+    return "\n".join(lines)
+
+
+def render_reply(reply: c.Reply) -> str:
+    if isinstance(reply, c.Text | c.Decided):
+        return reply.text
+    if isinstance(reply, c.Error):
+        return reply.text + (f"\nusage: {reply.usage}" if reply.usage else "")
+    if isinstance(reply, c.Help):
+        width = max(len(usage) for usage, _ in reply.commands)
+        return "\n".join(f"{usage.ljust(width)}  {doc}" for usage, doc in reply.commands)
+    if isinstance(reply, c.Proposals):
+        return table(
+            ["ID", "STATUS", "ACTION", "TARGET", "POLICY", "NOTE"],
+            [
+                [
+                    p.id,
+                    p.status,
+                    p.action,
+                    p.target,
+                    p.policy_name or p.source,
+                    p.status_reason or "",
+                ]
+                for p in reply.views
+            ],
+        )
+    if isinstance(reply, c.Jobs):
+        return table(
+            ["PROPOSAL", "TRY", "STATUS", "ACTION", "TARGET", "RESULT"],
+            [
+                [
+                    j.proposal_id,
+                    j.attempt,
+                    j.status,
+                    j.action,
+                    j.target,
+                    ((j.error or j.output or "").splitlines() or [""])[0][:80],
+                ]
+                for j in reply.rows
+            ],
+        )
+    if isinstance(reply, c.Policies):
+        return table(
+            ["NAME", "PRIO", "ENABLED", "ACTION", "APPROVAL"],
+            [
+                [s.name, s.priority, "yes" if s.enabled else "no", s.action, s.approval]
+                for s in reply.specs
+            ],
+        )
+    if isinstance(reply, c.PolicyYaml):
+        return export_document([reply.spec]).rstrip()
+    if isinstance(reply, c.PolicyTest):
+        return "\n\n".join(r.as_text() for r in reply.reports)
+    if isinstance(reply, c.Status):
+        icons = {"ok": "✅", "not configured": "⚪", "failing": "❌"}
+        lines = [f"{icons[h.state]} {h.name}: {h.state} — {h.detail}" for h in reply.items]
+        lines.append("⏸️ auto-remediation paused" if reply.paused else "▶️ auto-remediation on")
+        return "\n".join(lines)
+    return repr(reply)

@@ -1,0 +1,101 @@
+"""Approve / Deny buttons: ack at once, then one decision per proposal, whatever the clicks.
+
+A refusal (not an approver, too late) is an ephemeral message to the clicker; the channel's
+message is updated through the outbox from the proposal's new state.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import sqlalchemy as sa
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from core.db.models import Proposal
+from core.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+async def _ephemeral(client: AsyncWebClient, body: dict[str, Any], text: str) -> None:
+    channel = (body.get("channel") or {}).get("id") or body.get("container", {}).get("channel_id")
+    try:
+        await client.chat_postEphemeral(channel=channel, user=body["user"]["id"], text=text)
+    except Exception as exc:  # the decision stands; only the courtesy message is lost
+        log.warning("ephemeral reply failed: %s", exc)
+
+
+def register(app: AsyncApp, runtime: Runtime) -> None:
+    async def decide_one(body: dict[str, Any], client: AsyncWebClient, approve: bool) -> None:
+        action = body["actions"][0]
+        user = body["user"]["id"]
+        try:
+            proposal_id = int(str(action.get("value", "")).lstrip("#"))
+        except ValueError:
+            await _ephemeral(client, body, "That button does not name a proposal.")
+            return
+        outcome = await runtime.approvals.decide(proposal_id, user, approve)
+        if runtime.drain is not None:
+            runtime.drain.wake()
+        if not outcome.ok:
+            await _ephemeral(client, body, outcome.message)
+
+    async def decide_group(body: dict[str, Any], client: AsyncWebClient, approve: bool) -> None:
+        container = body.get("container") or {}
+        channel, ts = container.get("channel_id"), container.get("message_ts")
+        async with runtime.sessions() as session:
+            ids = list(
+                (
+                    await session.scalars(
+                        sa.select(Proposal.id)
+                        .where(
+                            Proposal.slack_channel == channel,
+                            Proposal.slack_ts == ts,
+                            Proposal.status == "pending",
+                        )
+                        .order_by(Proposal.id)
+                    )
+                ).all()
+            )
+        user = body["user"]["id"]
+        done, refused = 0, []
+        for proposal_id in ids:
+            outcome = await runtime.approvals.decide(proposal_id, user, approve)
+            if outcome.ok:
+                done += 1
+            else:
+                refused.append(outcome.message)
+        if runtime.drain is not None:
+            runtime.drain.wake()
+        verb = "approved" if approve else "denied"
+        if refused or not ids:
+            text = f"{done} of {len(ids)} pending proposals {verb}."
+            if refused:
+                text += (
+                    " "
+                    + refused[0]
+                    + (f" (and {len(refused) - 1} more)" if len(refused) > 1 else "")
+                )
+            await _ephemeral(client, body, text)
+
+    @app.action("proposal_approve")
+    async def approve(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        await decide_one(body, client, True)
+
+    @app.action("proposal_deny")
+    async def deny(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        await decide_one(body, client, False)
+
+    @app.action("group_approve")
+    async def approve_all(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        await decide_group(body, client, True)
+
+    @app.action("group_deny")
+    async def deny_all(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        await decide_group(body, client, False)

@@ -1,0 +1,37 @@
+"""`/infraai …`: ack at once, run the deterministic command, answer (ephemeral by default)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+
+from bot.slack.render import render_reply
+from core.commands import run_command
+from core.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def register(app: AsyncApp, runtime: Runtime) -> None:
+    @app.command("/infraai")
+    async def infraai_command(
+        ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond
+    ) -> None:
+        await ack()
+        try:
+            reply = await run_command(runtime, command["user_id"], command.get("text", ""))
+        except Exception:
+            log.exception("/infraai %s failed", command.get("text", ""))
+            await respond(
+                text="Something went wrong running that command; it has been logged.",
+                response_type="ephemeral",
+            )
+            return
+        text, blocks = render_reply(reply)
+        await respond(
+            text=text, blocks=blocks, response_type="in_channel" if reply.public else "ephemeral"
+        )
+        if runtime.drain is not None:
+            runtime.drain.wake()

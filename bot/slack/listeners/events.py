@@ -1,0 +1,27 @@
+"""`@infraai …` mentions: a command name runs that command in the thread; anything else goes
+to the assistant when it is available."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp, AsyncSay
+
+from bot.slack.render import render_reply
+from core.commands import COMMANDS, run_command
+from core.runtime import Runtime
+
+_MENTION = re.compile(r"<@[A-Z0-9]+>")
+
+
+def register(app: AsyncApp, runtime: Runtime) -> None:
+    @app.event("app_mention")
+    async def on_mention(event: dict[str, Any], say: AsyncSay) -> None:
+        text = _MENTION.sub("", event.get("text", "")).strip()
+        thread = event.get("thread_ts") or event.get("ts")
+        first = text.split(" ", 1)[0].lower() if text else "help"
+        line = text if first in COMMANDS else f"ask {text}"
+        reply = await run_command(runtime, event.get("user", ""), line)
+        body_text, blocks = render_reply(reply)
+        await say(text=body_text, blocks=blocks, thread_ts=thread)

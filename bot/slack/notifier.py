@@ -1,0 +1,101 @@
+"""The Notifier port for Slack: Block Kit messages through the Web API.
+
+Errors become `NotifierError` (429 → retry after `Retry-After`; 5xx and network faults →
+back off; a channel that does not exist → permanent), and the outbox decides when to try
+again — nothing here sleeps, so one slow channel never holds up the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.slack import blocks
+from core.cards import ProposalCard
+from core.notifier import MessageRef, NotifierError
+
+PERMANENT_ERRORS = {
+    "channel_not_found",
+    "not_in_channel",
+    "is_archived",
+    "invalid_blocks",
+    "invalid_auth",
+    "account_inactive",
+    "token_revoked",
+    "no_permission",
+    "missing_scope",
+    "msg_too_long",
+    "invalid_arguments",
+    "message_not_found",
+    "cant_update_message",
+    "restricted_action",
+}
+
+
+def text_blocks(text: str) -> list[dict[str, Any]]:
+    """Plain mrkdwn sections within Slack's 3,000-character section limit."""
+    chunks = [text[i : i + 2900] for i in range(0, min(len(text), 2900 * 10), 2900)] or [" "]
+    return [{"type": "section", "text": {"type": "mrkdwn", "text": chunk}} for chunk in chunks]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class SlackNotifier:
+    def __init__(self, client: AsyncWebClient) -> None:
+        self.client = client
+
+    async def _call(self, method: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            response = await self.client.api_call(method, json=kwargs)
+        except SlackApiError as exc:
+            status = exc.response.status_code
+            error = str(exc.response.get("error", "")) if exc.response is not None else ""
+            if status == 429 or error == "ratelimited":
+                retry_after = float(exc.response.headers.get("Retry-After", "1") or 1)
+                raise NotifierError(f"{method}: rate limited", retry_after=retry_after) from None
+            raise NotifierError(
+                f"{method}: {error or status}", permanent=error in PERMANENT_ERRORS
+            ) from None
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise NotifierError(f"{method}: {type(exc).__name__}: {exc}") from None
+        return dict(response.data) if isinstance(response.data, dict) else {}
+
+    async def _post(
+        self, channel: str, message: tuple[str, list[dict[str, Any]]], thread_ts: str | None = None
+    ) -> MessageRef:
+        text, body = message
+        kwargs: dict[str, Any] = {"channel": channel, "text": text, "blocks": body}
+        if thread_ts:
+            kwargs["thread_ts"] = thread_ts
+        data = await self._call("chat.postMessage", **kwargs)
+        return MessageRef(str(data.get("channel", channel)), str(data["ts"]))
+
+    async def post_proposal(self, card: ProposalCard, channel: str) -> MessageRef:
+        return await self._post(channel, blocks.proposal_message(card, _now()))
+
+    async def update_proposal(self, card: ProposalCard, ref: MessageRef) -> None:
+        text, body = blocks.proposal_message(card, _now())
+        await self._call("chat.update", channel=ref.channel, ts=ref.ts, text=text, blocks=body)
+
+    async def post_group(self, cards: Sequence[ProposalCard], channel: str) -> MessageRef:
+        return await self._post(channel, blocks.group_message(cards, _now()))
+
+    async def update_group(self, cards: Sequence[ProposalCard], ref: MessageRef) -> None:
+        text, body = blocks.group_message(cards, _now())
+        await self._call("chat.update", channel=ref.channel, ts=ref.ts, text=text, blocks=body)
+
+    async def post_group_detail(self, cards: Sequence[ProposalCard], ref: MessageRef) -> None:
+        for message in blocks.group_detail_messages(cards):
+            await self._post(ref.channel, message, thread_ts=ref.ts)
+
+    async def post_in_thread(
+        self, card: ProposalCard | None, channel: str, thread_ts: str | None, text: str
+    ) -> MessageRef:
+        return await self._post(channel, (text[:3900], text_blocks(text)), thread_ts=thread_ts)

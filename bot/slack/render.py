@@ -1,0 +1,43 @@
+"""Command replies as Block Kit: `core.commands` returns data, this chooses the blocks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.slack import blocks
+from bot.slack.notifier import text_blocks
+from core import commands as c
+from core.policy.store import export_document
+
+Message = tuple[str, list[dict[str, Any]]]
+
+
+def _text(text: str) -> Message:
+    return text[:3900], text_blocks(text)
+
+
+def render_reply(reply: c.Reply) -> Message:
+    if isinstance(reply, c.Text | c.Decided):
+        return _text(reply.text)
+    if isinstance(reply, c.Error):
+        return blocks.error_message(reply.text, reply.usage)
+    if isinstance(reply, c.Help):
+        return blocks.help_message(reply.commands)
+    if isinstance(reply, c.Proposals):
+        return blocks.proposals_message(reply.views)
+    if isinstance(reply, c.Jobs):
+        return blocks.jobs_message(
+            [row.as_dict() | {"started_at": row.started_at} for row in reply.rows]
+        )
+    if isinstance(reply, c.Policies):
+        return blocks.policies_message(reply.specs)
+    if isinstance(reply, c.PolicyYaml):
+        return _text(f"```{export_document([reply.spec]).rstrip()}```")
+    if isinstance(reply, c.PolicyTest):
+        return _text("```" + "\n\n".join(r.as_text() for r in reply.reports) + "```")
+    if isinstance(reply, c.Status):
+        items = [(h.name, h.state, h.detail) for h in reply.items]
+        text, body = blocks.status_message(items)
+        pause = "⏸️ Auto-remediation is *paused*." if reply.paused else "▶️ Auto-remediation is on."
+        return text, [*body, {"type": "context", "elements": [{"type": "mrkdwn", "text": pause}]}]
+    return _text(str(reply))
