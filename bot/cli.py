@@ -87,8 +87,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    quiet = args.handler not in (cmd_serve, cmd_chat, cli_worker.cmd_worker)
     logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=logging.WARNING if quiet else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # Alembic narrates every schema check at INFO; only `migrate` should speak.
+    logging.getLogger("alembic").setLevel(
+        logging.INFO if args.handler is cmd_migrate else logging.WARNING
     )
     try:
         settings = load_settings()

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from bot.render_text import render_card, render_reply
+from bot.render_text import render_card, render_reply, render_status_line
 from core import commands
 from core.cards import ProposalCard
 from core.notifier import MessageRef
@@ -36,9 +36,7 @@ class ConsoleNotifier:
         return MessageRef(CHANNEL, str(card.id))
 
     async def update_proposal(self, card: ProposalCard, ref: MessageRef) -> None:
-        if card.status in ("pending",):
-            return
-        self._print(render_card(card))
+        self._print(render_status_line(card))
 
     async def post_group(self, cards: Sequence[ProposalCard], channel: str) -> MessageRef:
         first = cards[0]
@@ -50,7 +48,7 @@ class ConsoleNotifier:
     async def update_group(self, cards: Sequence[ProposalCard], ref: MessageRef) -> None:
         for card in cards:
             if card.status != "pending":
-                self._print(render_card(card))
+                self._print(render_status_line(card))
 
     async def post_group_detail(self, cards: Sequence[ProposalCard], ref: MessageRef) -> None:
         return None

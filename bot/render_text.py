@@ -54,6 +54,16 @@ def render_card(card: ProposalCard) -> str:
     return "\n".join(lines)
 
 
+def render_status_line(card: ProposalCard) -> str:
+    """One line for a change of state (the full card was printed when it was proposed)."""
+    line = f"{STATUS_ICONS.get(card.status, '•')} #{card.id} {card.status}"
+    if card.status in ("approved", "denied") and card.decided_by:
+        line += f" by {card.decided_by}"
+    if card.status_reason and card.status not in ("approved", "denied"):
+        line += f": {card.status_reason}"
+    return line
+
+
 def render_reply(reply: c.Reply) -> str:
     if isinstance(reply, c.Text | c.Decided):
         return reply.text

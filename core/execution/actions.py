@@ -160,8 +160,7 @@ def run_action(
     except NotConfigured as exc:
         if dry_run:
             return ActionResult(
-                f"dry run: would send {describe_request(action, params)} ({exc}; nothing was "
-                "read or sent)",
+                f"nothing was read or sent ({exc})",
                 describe_request(action, params),
                 None,
                 dry_run=True,

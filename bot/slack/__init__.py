@@ -1,0 +1,1 @@
+"""The Slack surface: Bolt listeners and the Block Kit they render."""
