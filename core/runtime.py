@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 
@@ -22,7 +23,7 @@ from core.config import Settings
 from core.db.engine import create_engine, session_factory
 from core.db.schema import require_current_schema
 from core.execution.executor import Executor, InProcessExecutor, RQExecutor
-from core.execution.integrations import Integrations
+from core.execution.integrations import Health, Integrations
 from core.execution.job import JobContext
 from core.maintenance import run_maintenance
 from core.notifier import Notifier, OutboxDrain
@@ -59,6 +60,7 @@ class Runtime:
         default_factory=dict
     )
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _health: tuple[float, list[Health]] | None = None
 
     @classmethod
     def build(
@@ -138,6 +140,18 @@ class Runtime:
             except Exception as exc:
                 log.warning("maintenance failed: %s", str(exc).splitlines()[0][:200])
             await asyncio.sleep(every)
+
+    async def integration_health(self, max_age: float = 30.0) -> list[Health]:
+        """Each integration's cheap health check, run in threads, cached for `max_age` s so
+        a readiness probe polled every few seconds does not hammer vCenter or the API server."""
+        now = time.monotonic()
+        if self._health is not None and now - self._health[0] < max_age:
+            return self._health[1]
+        results = await asyncio.gather(
+            *(asyncio.to_thread(self.integrations.health, n) for n in self.integrations.names())
+        )
+        self._health = (now, list(results))
+        return self._health[1]
 
     async def check_schema(self) -> None:
         await require_current_schema(self.engine)

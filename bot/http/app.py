@@ -24,8 +24,16 @@ async def readyz(request: web.Request) -> web.Response:
         probe_ok, probe_detail = await probe()
         checks[name] = {"ok": probe_ok, "detail": probe_detail}
     ready = all(bool(c["ok"]) for c in checks.values())
+    # Detail only: a missing vCenter must not take the webhook out of the load balancer.
+    integrations = {
+        h.name: {"state": h.state, "detail": h.detail} for h in await runtime.integration_health()
+    }
     return web.json_response(
-        {"status": "ready" if ready else "unavailable", "checks": checks},
+        {
+            "status": "ready" if ready else "unavailable",
+            "checks": checks,
+            "integrations": integrations,
+        },
         status=200 if ready else 503,
     )
 

@@ -248,7 +248,13 @@ async def test_health_ready_and_metrics(client, app_runtime) -> None:
     assert (await client.get("/healthz")).status == 200
     ready = await client.get("/readyz")
     assert ready.status == 200
-    assert (await ready.json())["checks"]["database"]["ok"] is True
+    body = await ready.json()
+    assert body["checks"]["database"]["ok"] is True
+    assert body["integrations"]["kubernetes"]["state"] in ("not configured", "ok")
+    assert body["integrations"]["vsphere"] == {
+        "state": "not configured",
+        "detail": "vSphere is not configured: VSPHERE_HOST is unset",
+    }
     await post(client, payload(crashloop()))
     await post(client, b"{", headers=AUTH)
     text = await (await client.get("/metrics")).text()
