@@ -65,9 +65,14 @@ async def serve(
         from bot.slack.authorizer import SlackAuthorizer
         from bot.slack.notifier import SlackNotifier
 
-        client = web_client(settings)
+        client = web_client(settings, retry_rate_limits=True)
         runtime = Runtime.build(settings, authorizer=SlackAuthorizer(client))
-        runtime.attach_notifier(SlackNotifier(client))
+        runtime.attach_notifier(SlackNotifier(web_client(settings)))
+        if not settings.infraai_channel:
+            log.warning(
+                "INFRAAI_CHANNEL is unset: proposals of policies without `channel:` "
+                "have nowhere to go in Slack"
+            )
     else:
         from bot.console import ConsoleNotifier
 

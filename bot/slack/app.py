@@ -10,6 +10,7 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp, AsyncBoltRequest
 from slack_bolt.response import BoltResponse
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack.listeners import register_listeners
@@ -25,10 +26,15 @@ def slack_configured(settings: Settings) -> bool:
     )
 
 
-def web_client(settings: Settings) -> AsyncWebClient:
-    return AsyncWebClient(
+def web_client(settings: Settings, *, retry_rate_limits: bool = False) -> AsyncWebClient:
+    """A Web API client. Listeners' client waits out a 429 once (slack_sdk's handler); the
+    notifier's does not, because the outbox reschedules instead of sleeping."""
+    client = AsyncWebClient(
         token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=10
     )
+    if retry_rate_limits:
+        client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=1))
+    return client
 
 
 async def skip_retries(
@@ -62,6 +68,11 @@ def mount(web_app: web.Application, app: AsyncApp, path: str = "/slack/events") 
     """HTTP mode: one Request URL for events, the slash command and interactivity."""
 
     async def slack_events(request: web.Request) -> web.StreamResponse:
+        # slack_sdk's verifier raises on a timestamp that is not a number (a 500 with a
+        # traceback); a request that cannot be verified is unauthenticated.
+        timestamp = request.headers.get("X-Slack-Request-Timestamp")
+        if timestamp is not None and not timestamp.strip().isdigit():
+            return web.Response(status=401, text="invalid request timestamp")
         bolt_request = await to_bolt_request(request)
         bolt_response: Any = await app.async_dispatch(bolt_request)
         return await to_aiohttp_response(bolt_response)
