@@ -77,14 +77,16 @@ class RQExecutor:
         self.queue = Queue(queue_name, connection=self._redis)
         self._job_timeout = job_timeout
 
-    def _enqueue_sync(self, proposal_id: int) -> str:
-        from rq.exceptions import DuplicateJobError
+    def _enqueue_sync(self, proposal_id: int, *, replace_ended: bool = True) -> str:
+        from rq.exceptions import DuplicateJobError, NoSuchJobError
+        from rq.job import Job, JobStatus
 
+        job_id = job_id_for(proposal_id)
         try:
             self.queue.enqueue(
                 "core.execution.worker.run_proposal_job",
                 proposal_id,
-                job_id=job_id_for(proposal_id),
+                job_id=job_id,
                 unique=True,
                 job_timeout=self._job_timeout,
                 result_ttl=7 * 86400,
@@ -92,7 +94,22 @@ class RQExecutor:
                 description=f"proposal #{proposal_id}",
             )
         except DuplicateJobError:
-            return "already queued"
+            # RQ keeps an ended job for its result/failure TTL (days), and refuses the id
+            # meanwhile. The proposal is enqueued only while it is approved, so an ended job
+            # did not run it (it failed before claiming it, or its worker died): replace it,
+            # or the maintenance sweep would requeue the proposal in vain until the TTL ends.
+            if not replace_ended:
+                return "already queued"
+            try:
+                job = Job.fetch(job_id, connection=self._redis)
+                status = job.get_status()
+            except NoSuchJobError:
+                return self._enqueue_sync(proposal_id, replace_ended=False)
+            ended = (JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED)
+            if status not in ended:
+                return "already queued"
+            job.delete()
+            return self._enqueue_sync(proposal_id, replace_ended=False)
         return "queued"
 
     async def enqueue(self, proposal_id: int) -> str:

@@ -115,7 +115,7 @@ async def _start(
             "execution.started",
             f"proposal/{proposal_id}",
             action=proposal.action,
-            dry_run=proposal.dry_run,
+            dry_run=proposal.dry_run or ctx.settings.infraai_dry_run,
             job_log=job_log.id,
         )
         announce_update(session, proposal_id, proposal.slack_channel, reason="running")
@@ -151,7 +151,7 @@ async def _attempt(
                 ctx.integrations,
                 proposal.action,
                 params,
-                dry_run=proposal.dry_run,
+                dry_run=proposal.dry_run or ctx.settings.infraai_dry_run,
                 limits=limits,
             ),
             timeout,
@@ -159,7 +159,16 @@ async def _attempt(
     except ActionFailed as exc:
         return None, str(exc), exc.transient
     except TimeoutError:
-        return None, f"timed out after {timeout:g} s", True
+        # The thread cannot be stopped: the abandoned call goes on. Trying a write again
+        # would run it a second time, alongside the first.
+        if spec.risk == "read":
+            return None, f"timed out after {timeout:g} s", True
+        return (
+            None,
+            f"timed out after {timeout:g} s; the action may still complete: "
+            "check the target before trying again",
+            False,
+        )
     except Exception as exc:
         log.exception("action %s for proposal %s crashed", proposal.action, proposal.id)
         return None, f"internal error: {type(exc).__name__}: {exc}", False
@@ -182,6 +191,10 @@ async def _finish_attempt(
     async with ctx.sessions() as session, session.begin():
         job_log = await session.get(JobLog, job_log_id)
         assert job_log is not None
+        if job_log.status != "running":
+            # The lost-job sweep gave up on this worker (its heartbeats did not land) while
+            # the action went on: record what really happened, and start no further attempt.
+            final = True
         job_log.status, job_log.finished_at, job_log.duration = status, now, duration
         job_log.output = _output(result) if result is not None else None
         job_log.error = error
@@ -207,9 +220,11 @@ async def _finish_attempt(
                 attempt=job_log.attempt,
             )
             return nxt.id
+        # "failed" too: only the lost-job sweep fails a running proposal, and only this job
+        # knows how the action ended.
         await session.execute(
             sa.update(Proposal)
-            .where(Proposal.id == proposal.id, Proposal.status == "running")
+            .where(Proposal.id == proposal.id, Proposal.status.in_(("running", "failed")))
             .values(status=status, status_reason=error if error else None, updated_at=now)
         )
         if result is not None:
