@@ -65,6 +65,7 @@ REASONS = frozenset(
     }
 )
 STRATEGIC_MERGE = "application/strategic-merge-patch+json"
+_WRITE_VERBS = frozenset({"delete", "patch", "create", "update"})
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 DEFAULT_CONTAINER = "kubectl.kubernetes.io/default-container"
 SERVICE_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
@@ -546,11 +547,17 @@ class KubernetesAdapter:
             )
         if isinstance(cause, urllib3.exceptions.TimeoutError | TimeoutError):
             seconds = timeout if timeout is not None else self.request_timeout
+            # A write that timed out waiting for the answer may have been applied: retrying it
+            # blindly could run it twice, so only reads (and connect timeouts) are transient.
+            sent = verb in _WRITE_VERBS and not isinstance(
+                cause, urllib3.exceptions.ConnectTimeoutError
+            )
             return KubernetesError(
                 "timeout",
                 f"Kubernetes API at {self.server} did not answer within {seconds:g}s "
-                f"({verb} {what})",
-                transient=True,
+                f"({verb} {what})"
+                + ("; it may have been applied: check before retrying" if sent else ""),
+                transient=not sent,
             )
         if isinstance(cause, urllib3.exceptions.SSLError):
             return KubernetesError("error", f"TLS failure talking to {self.server}: {cause}")

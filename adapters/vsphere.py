@@ -98,11 +98,11 @@ class VSphereError(Exception):
     ``transient`` is True only when retrying later may succeed (vSphere unreachable or slow).
     """
 
-    def __init__(self, reason: Reason, message: str) -> None:
+    def __init__(self, reason: Reason, message: str, *, transient: bool | None = None) -> None:
         super().__init__(message)
         self.reason: Reason = reason
         self.message = message
-        self.transient = reason in _TRANSIENT
+        self.transient = reason in _TRANSIENT if transient is None else transient
 
     def __repr__(self) -> str:
         return f"VSphereError({self.reason!r}, {self.message!r})"
@@ -653,11 +653,13 @@ class VSphereAdapter:
         except VSphereError as err:
             if err.reason != "unreachable":
                 raise
-            # The task was sent: a blind retry could run the action twice. Say so.
+            # The task was sent: a blind retry could run the action twice. Say so, and tell
+            # the caller's retry policy this is not a fault to retry.
             raise VSphereError(
                 err.reason,
                 f"{err.message}, after sending {request} (vSphere task {task_id}): "
                 "it may have run; check the VM before retrying",
+                transient=False,
             ) from err
         data.update(task=task_id, power_state=after.power_state, seconds=round(elapsed, 3))
         done = {"reset": "Reset", "power_on": "Powered on", "power_off": "Powered off"}[action]
@@ -691,6 +693,7 @@ class VSphereAdapter:
                     f"{request} did not finish within {self.task_timeout:g} s "
                     f"(vSphere task {task_id} is still {info.state}); "
                     "check it in vCenter before retrying",
+                    transient=False,  # the task runs on: a retry would queue a second one
                 )
             time.sleep(min(delay, remaining))
             delay = min(delay * 2, 1.0)

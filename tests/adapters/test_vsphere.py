@@ -265,13 +265,10 @@ def test_stuck_task_times_out(vcsim: Vcsim, observer: Observer) -> None:
     adapter = VSphereAdapter(
         host=vcsim.host, user=vcsim.user, password=vcsim.password, insecure=True, task_timeout=0.5
     )
-    started = time.monotonic()
     err = _error(adapter.power_off, STUCK_VM)
-    elapsed = time.monotonic() - started
     adapter.close()
     assert err.reason == "timeout"
-    assert err.transient
-    assert 0.5 <= elapsed < 3
+    assert err.transient is False  # the task runs on: a retry would queue a second one
     assert "did not finish within 0.5 s" in str(err)
     assert "PowerOffVM_Task on VirtualMachine:" in str(err)
     assert "task-" in str(err)
@@ -287,7 +284,7 @@ def test_vcenter_lost_while_a_task_runs() -> None:
         threading.Timer(0.3, sim.process.terminate).start()
         err = _error(adapter.reset_vm, "DC0_H0_VM0")
     assert err.reason == "unreachable"
-    assert err.transient
+    assert err.transient is False  # sent: a retry could run it twice
     assert "after sending ResetVM_Task on VirtualMachine:" in str(err)
     assert "it may have run" in str(err)
 
