@@ -108,7 +108,7 @@ def sqlite_db(tmp_path: Any) -> str:
     return url
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
 def db_url(request: pytest.FixtureRequest) -> str:
     """Each test using this runs on both backends."""
     if request.param == "sqlite":
