@@ -6,21 +6,12 @@ import json
 from datetime import datetime
 
 from bot.cli_support import table
+from bot.emoji import HEALTH_EMOJI, STATUS_EMOJI
 from core import commands as c
 from core.cards import ProposalCard
 from core.policy.store import export_document
 
-STATUS_ICONS = {
-    "pending": "⏳",
-    "approved": "👍",
-    "running": "🏃",
-    "succeeded": "✅",
-    "failed": "❌",
-    "denied": "🚫",
-    "expired": "⌛",
-    "superseded": "🔕",
-    "rate_limited": "🧯",
-}
+STATUS_ICONS = STATUS_EMOJI  # one vocabulary of states for every surface
 
 
 def _when(moment: datetime | None) -> str:
@@ -115,8 +106,7 @@ def render_reply(reply: c.Reply) -> str:
     if isinstance(reply, c.PolicyTest):
         return "\n\n".join(r.as_text() for r in reply.reports)
     if isinstance(reply, c.Status):
-        icons = {"ok": "✅", "not configured": "⚪", "failing": "❌"}
-        lines = [f"{icons[h.state]} {h.name}: {h.state} — {h.detail}" for h in reply.items]
+        lines = [f"{HEALTH_EMOJI[h.state]} {h.name}: {h.state} — {h.detail}" for h in reply.items]
         lines.append("⏸️ auto-remediation paused" if reply.paused else "▶️ auto-remediation on")
         return "\n".join(lines)
     return repr(reply)

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.emoji import HEALTH_EMOJI, SEVERITY_EMOJI, STATUS_EMOJI
 from core.cards import ProposalCard
 from core.db.models import PROPOSAL_STATUSES
 from core.policy.spec import PolicySpec
@@ -52,20 +53,6 @@ SHOWN_PARAMS = 12
 SHOWN_GROUP_TARGETS = 10
 DETAIL_LINES_PER_MESSAGE = 100
 
-SEVERITY_EMOJI = {"critical": "🔴", "warning": "🟠", "info": "🔵"}
-STATUS_EMOJI = {
-    "pending": "⏳",
-    "approved": "👍",
-    "running": "🏃",
-    "succeeded": "✅",
-    "failed": "❌",
-    "denied": "🚫",
-    "expired": "⌛",
-    "superseded": "🔕",
-    "rate_limited": "🧯",
-    "queued": "⏳",
-}
-HEALTH_EMOJI = {"ok": "✅", "not configured": "⚪", "failing": "❌"}
 SOURCE_TITLE = {"chat": "Chat request", "command": "Command"}
 RISK_TEXT = {"write": "⚠️ changes infrastructure", "read": "read-only"}
 DRY_RUN_TEXT = "🧪 dry run: nothing will be changed"
