@@ -50,8 +50,10 @@ class ConsoleNotifier:
             if card.status != "pending":
                 self._print(render_status_line(card))
 
-    async def post_group_detail(self, cards: Sequence[ProposalCard], ref: MessageRef) -> None:
-        return None
+    async def post_group_detail(
+        self, cards: Sequence[ProposalCard], ref: MessageRef, part: int = 0
+    ) -> bool:
+        return False  # the group was printed in full
 
     async def post_in_thread(
         self, card: ProposalCard | None, channel: str, thread_ts: str | None, text: str

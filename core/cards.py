@@ -73,63 +73,106 @@ class ProposalCard:
         return self.status == "pending"
 
 
+_PROPOSAL = Proposal.__table__
+_ALERT = Alert.__table__
+_JOB = JobLog.__table__
+
+
 async def load_cards(
     session: AsyncSession, proposal_ids: list[int], default_approvers: tuple[str, ...] = ()
 ) -> list[ProposalCard]:
-    """Cards for these proposals, in the order given (missing ids are skipped)."""
+    """Cards for these proposals, in the order given (missing ids are skipped).
+
+    Plain rows, not ORM objects: an alert storm's group message renders hundreds of cards
+    in the bot's one event loop, and building mapped instances for them costs several
+    times the query."""
     if not proposal_ids:
         return []
+    p, a = _PROPOSAL.c, _ALERT.c
     rows = (
         await session.execute(
-            sa.select(Proposal, Alert, Policy.description)
-            .outerjoin(Alert, Alert.id == Proposal.alert_id)
-            .outerjoin(Policy, Policy.id == Proposal.policy_id)
-            .where(Proposal.id.in_(proposal_ids))
+            sa.select(
+                p.id,
+                p.status,
+                p.status_reason,
+                p.source,
+                p.action,
+                p.risk,
+                p.params,
+                p.target,
+                p.policy_name,
+                p.approval,
+                p.approvers,
+                p.dry_run,
+                p.requested_by,
+                p.decided_by,
+                p.decided_at,
+                p.expires_at,
+                p.created_at,
+                p.slack_channel,
+                p.slack_ts,
+                p.slack_thread_ts,
+                a.id.label("alert_id"),
+                a.alertname,
+                a.status.label("alert_status"),
+                a.labels,
+                a.annotations,
+                a.generator_url,
+                a.starts_at,
+                Policy.description,
+            )
+            .select_from(_PROPOSAL)
+            .outerjoin(_ALERT, a.id == p.alert_id)
+            .outerjoin(Policy, Policy.id == p.policy_id)
+            .where(p.id.in_(proposal_ids))
         )
     ).all()
-    latest: dict[int, JobLog] = {}
+    j = _JOB.c
+    latest: dict[int, Any] = {}
     for job in (
-        await session.scalars(
-            sa.select(JobLog).where(JobLog.proposal_id.in_(proposal_ids)).order_by(JobLog.id)
+        await session.execute(
+            sa.select(j.proposal_id, j.output, j.error, j.attempt)
+            .where(j.proposal_id.in_(proposal_ids))
+            .order_by(j.id)
         )
     ).all():
         latest[job.proposal_id] = job
     by_id: dict[int, ProposalCard] = {}
-    for proposal, alert, description in rows:
-        last_job = latest.get(proposal.id)
-        spec = CATALOGUE.get(proposal.action)
-        by_id[proposal.id] = ProposalCard(
-            id=proposal.id,
-            status=proposal.status,
-            status_reason=proposal.status_reason,
-            source=proposal.source,
-            action=proposal.action,
+    for row in rows:
+        last_job = latest.get(row.id)
+        spec = CATALOGUE.get(row.action)
+        by_id[row.id] = ProposalCard(
+            id=row.id,
+            status=row.status,
+            status_reason=row.status_reason,
+            source=row.source,
+            action=row.action,
             action_description=spec.description if spec else "",
-            risk=proposal.risk,
-            params=dict(proposal.params),
-            target=proposal.target,
-            policy_name=proposal.policy_name,
-            policy_description=description or "",
-            approval=proposal.approval,
-            approvers=tuple(proposal.approvers or ()) or default_approvers,
-            dry_run=proposal.dry_run,
-            requested_by=proposal.requested_by,
-            decided_by=proposal.decided_by,
-            decided_at=proposal.decided_at,
-            expires_at=proposal.expires_at,
-            created_at=proposal.created_at,
-            channel=proposal.slack_channel,
-            message_ts=proposal.slack_ts,
-            thread_ts=proposal.slack_thread_ts,
+            risk=row.risk,
+            params=dict(row.params),
+            target=row.target,
+            policy_name=row.policy_name,
+            policy_description=row.description or "",
+            approval=row.approval,
+            approvers=tuple(row.approvers or ()) or default_approvers,
+            dry_run=row.dry_run,
+            requested_by=row.requested_by,
+            decided_by=row.decided_by,
+            decided_at=row.decided_at,
+            expires_at=row.expires_at,
+            created_at=row.created_at,
+            channel=row.slack_channel,
+            message_ts=row.slack_ts,
+            thread_ts=row.slack_thread_ts,
             alert=AlertInfo(
-                alertname=alert.alertname,
-                status=alert.status,
-                labels=dict(alert.labels),
-                annotations=dict(alert.annotations),
-                generator_url=alert.generator_url,
-                starts_at=alert.starts_at,
+                alertname=row.alertname,
+                status=row.alert_status,
+                labels=dict(row.labels),
+                annotations=dict(row.annotations),
+                generator_url=row.generator_url,
+                starts_at=row.starts_at,
             )
-            if alert is not None
+            if row.alert_id is not None
             else None,
             last_result=last_job.output.splitlines()[0] if last_job and last_job.output else None,
             last_error=last_job.error if last_job else None,

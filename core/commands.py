@@ -134,7 +134,9 @@ async def run_command(runtime: Runtime, user: str, text: str, **extras: Any) -> 
     text = text.strip()
     if not text:
         return await cmd_help(Invocation(runtime, user, [], text, extras))
-    name, _, rest = text.partition(" ")
+    # Any whitespace separates the command from its arguments: Slack keeps the newline a
+    # person types after `/infraai policy apply` before pasting YAML.
+    name, rest = [*text.split(None, 1), ""][:2]
     name = name.lower()
     handler = COMMANDS.get(name)
     if handler is None:
@@ -201,7 +203,7 @@ async def cmd_policy(inv: Invocation) -> Reply:
     """policy list|show NAME|apply YAML|enable NAME|disable NAME|delete NAME|test k=v …
     Manage remediation policies; changes need an approver."""
     verb = inv.args[0].lower() if inv.args else "list"
-    rest = inv.raw.partition(" ")[2] if inv.args else ""
+    rest = [*inv.raw.split(None, 1), ""][1] if inv.args else ""
     runtime = inv.runtime
     usage = usage_of("policy")[0]
     if verb == "list":

@@ -6,10 +6,15 @@ port, so a Slack outage or a 429 delays messages and never drops them:
 
 * per channel, rows go out in the order they were written; a row that must wait (Retry-After,
   back-off) holds back the rows after it in that channel, and only those;
-* posts are paced per channel (Slack allows about one message per second per channel);
+* posts and edits are paced per channel (Slack allows about one message per second per
+  channel), and the edits a pass would make to one message coalesce into one;
 * a burst of new proposals for one policy in one channel becomes one grouped message;
-* several bot replicas never send one row twice: on PostgreSQL rows are claimed with
-  `FOR UPDATE SKIP LOCKED` and each channel is drained under an advisory lock.
+* several bot replicas never send one row twice nor out of order: each channel is drained
+  in its own transaction under an advisory lock (PostgreSQL), and its rows are read only
+  once the lock is held — so whoever holds a channel sees all of its unsent rows;
+* a Slack outage or rate limit never gives up on a row (it backs off, up to 5 minutes);
+  only a permanent refusal (unknown channel, invalid blocks) or a crash rendering one row
+  does, after a few tries, with an audit event — so one bad row cannot block its channel.
 """
 
 from __future__ import annotations
@@ -22,9 +27,10 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 import sqlalchemy as sa
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.audit import record
@@ -36,8 +42,11 @@ from core.db.types import utcnow
 log = logging.getLogger(__name__)
 
 GROUP_MIN = 3  # this many pending proposal posts for one policy in one channel → one message
-MAX_ATTEMPTS = 25
+PERMANENT_ATTEMPTS = 3  # a row Slack refuses for good (or that crashes us) is given up after
 NO_CHANNEL = ""
+# Kinds that post or edit a message: paced per channel. Edits too: a storm's approve-all
+# re-renders one big group message, at most once a second however many decisions land.
+PACED = ("proposal", "thread", "detail", "update")
 
 
 @dataclass(frozen=True)
@@ -67,7 +76,12 @@ class Notifier(Protocol):
 
     async def update_group(self, cards: Sequence[ProposalCard], ref: MessageRef) -> None: ...
 
-    async def post_group_detail(self, cards: Sequence[ProposalCard], ref: MessageRef) -> None: ...
+    async def post_group_detail(
+        self, cards: Sequence[ProposalCard], ref: MessageRef, part: int = 0
+    ) -> bool:
+        """Post part `part` of the group's per-proposal detail in its thread; return whether
+        another part follows (each part is one paced post)."""
+        ...
 
     async def post_in_thread(
         self, card: ProposalCard | None, channel: str, thread_ts: str | None, text: str
@@ -133,45 +147,57 @@ class OutboxDrain:
             hint = self.pacer.wait_hint()
             if hint:
                 pause = min(pause, max(hint, 0.05))
+            # Not asyncio.wait_for: on Python 3.11 it swallows a cancellation that arrives
+            # as the event is set, and the bot then hangs at shutdown.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), pause)
+                async with asyncio.timeout(pause):
+                    await self._wake.wait()
             self._wake.clear()
 
     async def drain_once(self, now: datetime | None = None) -> int:
         """Send what can be sent now; returns how many rows were sent."""
         now = now or utcnow()
         async with self._sessions() as session:
-            postgres = session.get_bind().dialect.name == "postgresql"
-            query = (
-                sa.select(Notification)
-                .where(Notification.sent_at.is_(None))
-                .order_by(Notification.id)
-                .limit(self._batch)
-            )
-            if postgres:
-                query = query.with_for_update(skip_locked=True)
-            rows = list((await session.scalars(query)).all())
-            by_channel: dict[str, list[Notification]] = defaultdict(list)
-            proposal_channels = await self._channels(session, rows)
-            for row in rows:
-                channel = (
-                    row.channel
-                    or proposal_channels.get(row.proposal_id or 0)
-                    or self._default_channel
-                    or NO_CHANNEL
+            pending = (
+                await session.execute(
+                    sa.select(Notification.id, Notification.channel, Notification.proposal_id)
+                    .where(Notification.sent_at.is_(None))
+                    .order_by(Notification.id)
+                    .limit(self._batch)
                 )
-                by_channel[channel].append(row)
-            sent = 0
-            for channel, items in by_channel.items():
-                if postgres and not await try_lock_name(session, f"outbox:{channel}"):
-                    continue
-                sent += await self._drain_channel(session, channel, items, now)
-                if not postgres:
-                    await session.commit()
-            await session.commit()
+            ).all()
+            proposal_channels = await self._channels(session, pending)
+        by_channel: dict[str, list[int]] = defaultdict(list)
+        for row in pending:
+            channel = (
+                row.channel
+                or proposal_channels.get(row.proposal_id or 0)
+                or self._default_channel
+                or NO_CHANNEL
+            )
+            by_channel[channel].append(row.id)
+        sent = 0
+        for channel, ids in by_channel.items():
+            # One transaction per channel: a replica holding the channel's lock reads its
+            # rows afresh (what another replica sent meanwhile is no longer unsent), and
+            # one channel's failure never undoes what another channel already sent.
+            async with self._sessions() as session, session.begin():
+                if not await try_lock_name(session, f"outbox:{channel}"):
+                    continue  # another replica is draining this channel
+                items = list(
+                    (
+                        await session.scalars(
+                            sa.select(Notification)
+                            .where(Notification.id.in_(ids), Notification.sent_at.is_(None))
+                            .order_by(Notification.id)
+                        )
+                    ).all()
+                )
+                if items:
+                    sent += await self._drain_channel(session, channel, items, now)
         return sent
 
-    async def _channels(self, session: AsyncSession, rows: list[Notification]) -> dict[int, str]:
+    async def _channels(self, session: AsyncSession, rows: Sequence[Any]) -> dict[int, str]:
         ids = {r.proposal_id for r in rows if r.proposal_id is not None and not r.channel}
         if not ids:
             return {}
@@ -185,25 +211,35 @@ class OutboxDrain:
     ) -> int:
         sent = 0
         index = 0
+        updated: set[MessageRef] = set()  # messages already re-rendered in this pass
         while index < len(items):
             row = items[index]
             if row.not_before is not None and row.not_before > now:
                 break  # keep this channel's order: later rows wait behind this one
             group = self._group_at(items, index) if row.kind == "proposal" else []
-            posts = row.kind in ("proposal", "thread")
-            if posts and not self.pacer.ready(channel):
+            paced = row.kind in PACED
+            if paced and not self.pacer.ready(channel):
                 break
             try:
                 if len(group) >= GROUP_MIN:
-                    await self._send_group(session, channel, group)
+                    called = await self._send_group(session, channel, group, now)
                     consumed = group
                 else:
-                    await self._send(session, channel, row)
+                    called = await self._send(session, channel, row, now, updated)
                     consumed = [row]
             except NotifierError as exc:
                 self._defer(session, row, exc, now)
                 break
-            if posts:
+            except SQLAlchemyError:
+                raise  # the database, not the row: this channel's pass is rolled back
+            except Exception as exc:
+                # A bug rendering or sending this one row: treated as a permanent refusal,
+                # so it is retried a few times and then given up on, loudly.
+                log.exception("notification %s could not be sent", row.id)
+                failure = NotifierError(f"{type(exc).__name__}: {exc}", permanent=True)
+                self._defer(session, row, failure, now)
+                break
+            if paced and called:
                 self.pacer.sent(channel)
             for item in consumed:
                 item.sent_at = now
@@ -234,8 +270,9 @@ class OutboxDrain:
     ) -> None:
         row.attempts += 1
         row.last_error = str(exc)[:1000]
-        if (exc.permanent and row.attempts >= 3) or row.attempts >= MAX_ATTEMPTS:
+        if exc.permanent and row.attempts >= PERMANENT_ATTEMPTS:
             # Give up on this one row so the channel is not blocked forever; say so loudly.
+            # Outages and rate limits never get here: they delay a message, never drop it.
             row.sent_at = now
             log.error(
                 "giving up on notification %s after %s attempts: %s", row.id, row.attempts, exc
@@ -256,36 +293,63 @@ class OutboxDrain:
     async def _cards(self, session: AsyncSession, ids: list[int]) -> list[ProposalCard]:
         return await load_cards(session, ids, self._default_approvers)
 
-    async def _send(self, session: AsyncSession, channel: str, row: Notification) -> None:
+    async def _send(
+        self,
+        session: AsyncSession,
+        channel: str,
+        row: Notification,
+        now: datetime,
+        updated: set[MessageRef],
+    ) -> bool:
+        """Send one row; returns whether the platform was called (for the pacing)."""
         if row.proposal_id is None:
             text = str(row.payload.get("text", ""))
             await self._notifier.post_in_thread(None, channel, None, text)
-            return
+            return True
         cards = await self._cards(session, [row.proposal_id])
         if not cards:
-            return  # the proposal is gone; nothing to show
+            return False  # the proposal is gone; nothing to show
         card = cards[0]
         if row.kind == "proposal":
             if card.message_ts:
-                return  # already posted (a replica raced us before claiming rows)
+                return False  # already posted (a replica raced us before claiming rows)
             ref = await self._notifier.post_proposal(card, channel)
             await session.execute(
                 sa.update(Proposal)
                 .where(Proposal.id == card.id)
                 .values(slack_channel=ref.channel, slack_ts=ref.ts, slack_thread_ts=ref.ts)
             )
-        elif row.kind == "update":
+            return True
+        if row.kind == "update":
             if card.message_ts is None:
-                return  # never posted: the pending post renders the current state anyway
+                return False  # never posted: the pending post renders the current state
             ref = MessageRef(card.channel or channel, card.message_ts)
+            if ref in updated:
+                # Rendered from the state at send time, after this row was committed: one
+                # edit per message per pass shows every decision (approve-all: 1, not N).
+                return False
             siblings = await self._group_members(session, ref)
             if len(siblings) > 1:
                 await self._notifier.update_group(await self._cards(session, siblings), ref)
             else:
                 await self._notifier.update_proposal(card, ref)
-        elif row.kind == "thread":
+            updated.add(ref)
+            return True
+        if row.kind == "detail":
+            ref = MessageRef(card.channel or channel, str(row.payload["ts"]))
+            part = int(row.payload.get("part", 0))
+            members = await self._cards(session, await self._group_members(session, ref))
+            if not members:
+                return False
+            if await self._notifier.post_group_detail(members, ref, part):
+                self._announce_detail(session, card.id, ref, part + 1, now)
+            return True
+        if row.kind == "thread":
             text = str(row.payload.get("text", ""))
             await self._notifier.post_in_thread(card, card.channel or channel, card.thread_ts, text)
+            return True
+        log.warning("notification %s: unknown kind %r, skipped", row.id, row.kind)
+        return False
 
     async def _group_members(self, session: AsyncSession, ref: MessageRef) -> list[int]:
         return list(
@@ -299,20 +363,32 @@ class OutboxDrain:
         )
 
     async def _send_group(
-        self, session: AsyncSession, channel: str, rows: list[Notification]
-    ) -> None:
+        self, session: AsyncSession, channel: str, rows: list[Notification], now: datetime
+    ) -> bool:
         ids = [r.proposal_id for r in rows if r.proposal_id is not None]
         cards = [c for c in await self._cards(session, ids) if not c.message_ts]
         if not cards:
-            return
+            return False
         ref = await self._notifier.post_group(cards, channel)
         await session.execute(
             sa.update(Proposal)
             .where(Proposal.id.in_([c.id for c in cards]))
             .values(slack_channel=ref.channel, slack_ts=ref.ts, slack_thread_ts=ref.ts)
         )
-        try:
-            await self._notifier.post_group_detail(cards, ref)
-        except NotifierError as exc:
-            # The summary is out and holds the buttons; the detail is a courtesy.
-            log.warning("group detail for %s failed: %s", ref, exc)
+        # The per-proposal detail goes to the thread through the outbox, one paced post per
+        # part: a storm's summary must not be followed by a burst of thread replies.
+        self._announce_detail(session, cards[0].id, ref, 0, now)
+        return True
+
+    def _announce_detail(
+        self, session: AsyncSession, proposal_id: int, ref: MessageRef, part: int, now: datetime
+    ) -> None:
+        session.add(
+            Notification(
+                kind="detail",
+                proposal_id=proposal_id,
+                channel=ref.channel,
+                payload={"ts": ref.ts, "part": part},
+                created_at=now,
+            )
+        )

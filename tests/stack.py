@@ -23,13 +23,14 @@ from tests.conftest import make_settings
 from tests.fakes.slack import FakeSlack
 from tests.fakes.slack_signing import block_actions_body, signed_headers, slash_command_body
 from tests.helpers import install_policies
+from tests.redis_db import claim_redis_url
 
 SECRET = "test-signing-secret"
 BOT_TOKEN = "xoxb-test-token"
 CHANNEL = "C0OPS"
 APPROVER = "U0ALICE"
 STRANGER = "U0MALLORY"
-REDIS_URL = "redis://127.0.0.1:6379/15"
+REDIS_URL = claim_redis_url()
 
 
 @dataclass

@@ -55,8 +55,10 @@ def build_app(runtime: Runtime, client: AsyncWebClient) -> AsyncApp:
     app = AsyncApp(
         client=client,
         signing_secret=settings.slack_signing_secret or "socket-mode-needs-no-secret",
-        # Acknowledge first, work after: the HTTP answer does not wait for listeners.
-        process_before_response=False,
+        # Every listener acks, hands its work to a background task (`in_background`) and
+        # returns, so the answer goes out as soon as the listener returns. (With False,
+        # Bolt polls for the ack every 10 ms: ≥ 10 ms per click, far more on a busy loop.)
+        process_before_response=True,
         raise_error_for_unhandled_request=False,
     )
     app.middleware(skip_retries)

@@ -91,9 +91,13 @@ class SlackNotifier:
         text, body = blocks.group_message(cards, _now())
         await self._call("chat.update", channel=ref.channel, ts=ref.ts, text=text, blocks=body)
 
-    async def post_group_detail(self, cards: Sequence[ProposalCard], ref: MessageRef) -> None:
-        for message in blocks.group_detail_messages(cards):
-            await self._post(ref.channel, message, thread_ts=ref.ts)
+    async def post_group_detail(
+        self, cards: Sequence[ProposalCard], ref: MessageRef, part: int = 0
+    ) -> bool:
+        messages = blocks.group_detail_messages(cards)
+        if part < len(messages):
+            await self._post(ref.channel, messages[part], thread_ts=ref.ts)
+        return part + 1 < len(messages)
 
     async def post_in_thread(
         self, card: ProposalCard | None, channel: str, thread_ts: str | None, text: str

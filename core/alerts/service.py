@@ -3,21 +3,66 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 from collections.abc import Sequence
 from datetime import timedelta
 
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
-from core.alerts.group_commit import GroupCommitter
+from core.alerts.group_commit import DATABASE_FAULTS, GroupCommitter
 from core.alerts.ingest import Ingestor, IngestOutcome, IngestSettings
 from core.alerts.webhook import WebhookPayload
 from core.config import Settings
 from core.db.types import utcnow
-from core.policy.store import PolicyCache
+from core.policy.store import LoadedPolicies, PolicyCache
 
 # Deadlocks and serialisation failures are the database asking for a retry.
 _RETRYABLE_SQLSTATES = {"40001", "40P01"}
+
+
+class _WriterConnections:
+    """Connections the group-commit writers keep between batches.
+
+    A pool checkout pre-pings (three round trips on asyncpg: BEGIN, SELECT 1, ROLLBACK), which
+    for a busy webhook cost as much as the batch's own statements. The writers keep their
+    connection instead; one idle longer than `max_idle` goes back to the pool (its next
+    checkout pre-pings), and a database fault drops them all, so a restarted server still
+    costs one failed delivery per writer at most, as with the pool.
+    """
+
+    def __init__(self, engine: AsyncEngine, max_idle: float = 10.0) -> None:
+        self._engine = engine
+        self._max_idle = max_idle
+        self._idle: list[tuple[AsyncConnection, float]] = []
+
+    async def acquire(self) -> AsyncConnection:
+        now = time.monotonic()
+        while self._idle:
+            connection, since = self._idle.pop()
+            if now - since < self._max_idle:
+                return connection
+            await self._close(connection)
+        return await self._engine.connect()
+
+    def release(self, connection: AsyncConnection) -> None:
+        self._idle.append((connection, time.monotonic()))
+
+    async def discard(self, connection: AsyncConnection, *, all_idle: bool) -> None:
+        await self._close(connection)
+        if all_idle:
+            await self.close()
+
+    async def close(self) -> None:
+        idle, self._idle = self._idle, []
+        for connection, _since in idle:
+            await self._close(connection)
+
+    @staticmethod
+    async def _close(connection: AsyncConnection) -> None:
+        with contextlib.suppress(Exception):  # a broken connection: the pool discards it
+            await connection.close()
 
 
 class AlertService:
@@ -30,6 +75,7 @@ class AlertService:
         writers: int | None = None,
     ) -> None:
         self._sessions = sessions
+        self._connections = _WriterConnections(sessions.kw["bind"])
         self.policies = policies
         self._ingestor = Ingestor(
             IngestSettings(
@@ -49,16 +95,36 @@ class AlertService:
 
     async def close(self) -> None:
         await self._committer.stop()
+        await self._connections.close()
 
     async def _commit(self, payloads: Sequence[WebhookPayload]) -> list[IngestOutcome]:
         policies = await self.policies.get()
         for attempt in range(3):
             try:
-                async with self._sessions() as session, session.begin():
-                    return await self._ingestor.ingest_batch(session, payloads, policies, utcnow())
+                return await self._commit_once(payloads, policies)
             except DBAPIError as exc:
-                code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-                if code not in _RETRYABLE_SQLSTATES or attempt == 2:
+                if not _retryable(exc) or attempt == 2:
                     raise
                 await asyncio.sleep(0.01 * (attempt + 1))
         raise AssertionError("unreachable")
+
+    async def _commit_once(
+        self, payloads: Sequence[WebhookPayload], policies: LoadedPolicies
+    ) -> list[IngestOutcome]:
+        connection = await self._connections.acquire()
+        try:
+            async with self._sessions(bind=connection) as session, session.begin():
+                outcomes = await self._ingestor.ingest_batch(session, payloads, policies, utcnow())
+        except BaseException as exc:
+            fault = isinstance(exc, DATABASE_FAULTS) and not _retryable(exc)
+            await self._connections.discard(connection, all_idle=fault)
+            raise
+        self._connections.release(connection)
+        self._ingestor.committed(session)
+        return outcomes
+
+
+def _retryable(exc: BaseException) -> bool:
+    orig = getattr(exc, "orig", None)
+    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    return code in _RETRYABLE_SQLSTATES

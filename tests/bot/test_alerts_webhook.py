@@ -262,3 +262,14 @@ async def test_health_ready_and_metrics(client, app_runtime) -> None:
     assert 'infraai_proposals_created_total{policy="restart-crashlooping-pod"} 1.0' in text
     assert 'infraai_webhook_rejects_total{reason="malformed"} 1.0' in text
     assert "infraai_webhook_duration_seconds_bucket" in text
+
+
+async def test_many_deliveries_each_proposing_reuse_prepared_statements(
+    client, app_runtime
+) -> None:
+    # PostgreSQL switches a prepared statement to a generic plan from its sixth run; the
+    # ON CONFLICT predicate must still match the partial unique index then.
+    for i in range(12):
+        response = await post(client, payload(crashloop(pod=f"api-{i}")))
+        assert await response.json() == {"received": 1, "proposals": 1}, i
+    assert await count(app_runtime, "proposals", "status = 'pending'") == 12

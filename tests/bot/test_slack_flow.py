@@ -48,7 +48,7 @@ async def test_alert_to_message_to_click_to_job(stack: Stack) -> None:
     updated = stack.slack.message(CHANNEL, message.ts)
     assert updated.button_values() == {}
     assert f"<@{APPROVER}>" in updated.all_text()
-    assert queued_job_ids() == ["proposal-1"]
+    await stack.slack.wait_for(lambda: queued_job_ids() == ["proposal-1"], timeout=10)
     [proposal] = await rows(stack.runtime, "SELECT status, decided_by FROM proposals")
     assert proposal == {"status": "approved", "decided_by": APPROVER}
     assert await count(stack.runtime, "audit_events", "verb = 'proposal.approved'") == 1

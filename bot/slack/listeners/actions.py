@@ -6,6 +6,7 @@ message is updated through the outbox from the proposal's new state.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -13,10 +14,14 @@ import sqlalchemy as sa
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.slack.listeners.background import in_background
+from core.approvals import DecisionOutcome
 from core.db.models import Proposal
 from core.runtime import Runtime
 
 log = logging.getLogger(__name__)
+
+GROUP_DECISIONS_AT_ONCE = 8
 
 
 async def _ephemeral(client: AsyncWebClient, body: dict[str, Any], text: str) -> None:
@@ -60,13 +65,17 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
                 ).all()
             )
         user = body["user"]["id"]
-        done, refused = 0, []
-        for proposal_id in ids:
-            outcome = await runtime.approvals.decide(proposal_id, user, approve)
-            if outcome.ok:
-                done += 1
-            else:
-                refused.append(outcome.message)
+        # Each decision is its own conditional update, so several may run at once (a storm's
+        # approve-all is hundreds); SQLite has one writer, so there they go one by one.
+        gate = asyncio.Semaphore(1 if runtime.settings.is_sqlite else GROUP_DECISIONS_AT_ONCE)
+
+        async def decide(proposal_id: int) -> DecisionOutcome:
+            async with gate:
+                return await runtime.approvals.decide(proposal_id, user, approve)
+
+        outcomes = await asyncio.gather(*(decide(proposal_id) for proposal_id in ids))
+        done = sum(1 for outcome in outcomes if outcome.ok)
+        refused = [outcome.message for outcome in outcomes if not outcome.ok]
         if runtime.drain is not None:
             runtime.drain.wake()
         verb = "approved" if approve else "denied"
@@ -83,19 +92,19 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
     @app.action("proposal_approve")
     async def approve(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        await decide_one(body, client, True)
+        in_background(runtime, decide_one(body, client, True), "approve")
 
     @app.action("proposal_deny")
     async def deny(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        await decide_one(body, client, False)
+        in_background(runtime, decide_one(body, client, False), "deny")
 
     @app.action("group_approve")
     async def approve_all(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        await decide_group(body, client, True)
+        in_background(runtime, decide_group(body, client, True), "approve all")
 
     @app.action("group_deny")
     async def deny_all(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        await decide_group(body, client, False)
+        in_background(runtime, decide_group(body, client, False), "deny all")

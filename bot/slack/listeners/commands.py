@@ -7,6 +7,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
+from bot.slack.listeners.background import in_background
 from bot.slack.render import render_reply
 from core.commands import run_command
 from core.runtime import Runtime
@@ -14,14 +15,17 @@ from core.runtime import Runtime
 log = logging.getLogger(__name__)
 
 
+def slack_unescape(text: str) -> str:
+    """Slack sends what people type with `&`, `<`, `>` escaped; commands want the text
+    as typed (a policy's YAML may hold `>` or `&`)."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
 def register(app: AsyncApp, runtime: Runtime) -> None:
-    @app.command("/infraai")
-    async def infraai_command(
-        ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond
-    ) -> None:
-        await ack()
+    async def answer(command: dict[str, Any], respond: AsyncRespond) -> None:
         try:
-            reply = await run_command(runtime, command["user_id"], command.get("text", ""))
+            text = slack_unescape(command.get("text", ""))
+            reply = await run_command(runtime, command["user_id"], text)
         except Exception:
             log.exception("/infraai %s failed", command.get("text", ""))
             await respond(
@@ -35,3 +39,10 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         )
         if runtime.drain is not None:
             runtime.drain.wake()
+
+    @app.command("/infraai")
+    async def infraai_command(
+        ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond
+    ) -> None:
+        await ack()
+        in_background(runtime, answer(command, respond), "/infraai")

@@ -8,6 +8,8 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp, AsyncSay
 
+from bot.slack.listeners.background import in_background
+from bot.slack.listeners.commands import slack_unescape
 from bot.slack.render import render_reply
 from core.commands import COMMANDS, run_command
 from core.runtime import Runtime
@@ -16,12 +18,15 @@ _MENTION = re.compile(r"<@[A-Z0-9]+>")
 
 
 def register(app: AsyncApp, runtime: Runtime) -> None:
-    @app.event("app_mention")
-    async def on_mention(event: dict[str, Any], say: AsyncSay) -> None:
-        text = _MENTION.sub("", event.get("text", "")).strip()
+    async def reply(event: dict[str, Any], say: AsyncSay) -> None:
+        text = slack_unescape(_MENTION.sub("", event.get("text", ""))).strip()
         thread = event.get("thread_ts") or event.get("ts")
         first = text.split(" ", 1)[0].lower() if text else "help"
         line = text if first in COMMANDS else f"ask {text}"
         reply = await run_command(runtime, event.get("user", ""), line)
         body_text, blocks = render_reply(reply)
         await say(text=body_text, blocks=blocks, thread_ts=thread)
+
+    @app.event("app_mention")
+    async def on_mention(event: dict[str, Any], say: AsyncSay) -> None:
+        in_background(runtime, reply(event, say), "app_mention")

@@ -1,0 +1,164 @@
+"""The console surface: the same notifier port, command parser and approvals as Slack, with
+the proposals printed to a stream and `approve N` / `deny N` / commands typed at a prompt."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.console import CONSOLE_USER, ConsoleNotifier, handle_line, read_lines
+from core.alerts.webhook import parse_payload
+from core.approvals import TrustedAuthorizer
+from core.runtime import Runtime
+from tests.conftest import make_settings
+from tests.fakes.kube_api import FakeKubeAPI, write_kubeconfig
+from tests.helpers import count, crashloop, eventually, install_policies, payload, policy, rows
+
+
+class Console:
+    def __init__(self, runtime: Runtime, out: io.StringIO) -> None:
+        self.runtime = runtime
+        self.out = out
+
+    async def ingest(self, body: dict[str, Any]) -> Any:
+        outcome = await self.runtime.alerts.ingest(parse_payload(body))
+        for listener in self.runtime.on_ingested:
+            listener(outcome)
+        return outcome
+
+    async def printed(self, text: str, *, times: int = 1) -> str:
+        async def probe() -> str:
+            return self.out.getvalue()
+
+        return await eventually(
+            probe, lambda out: out.count(text) >= times, within=10, what=f"{text!r} printed"
+        )
+
+    async def line(self, line: str) -> str:
+        return await handle_line(self.runtime, line)
+
+
+@pytest.fixture
+async def kube(tmp_path: Path) -> AsyncIterator[str]:
+    """A fake cluster holding prod/api-1 … api-4; yields a kubeconfig path."""
+    api = FakeKubeAPI()
+    api.add_namespace("prod")
+    owner = {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "name": "api-7d9f",
+        "uid": "0b7c8d4e-0000-4000-8000-000000000001",
+        "controller": True,
+    }
+    for i in range(1, 5):
+        api.add_pod("prod", f"api-{i}", owner=owner)
+    url = await api.start()
+    yield str(write_kubeconfig(tmp_path / "kubeconfig", url))
+    await api.stop()
+
+
+@pytest.fixture
+async def console(sqlite_db: str, kube: str) -> AsyncIterator[Console]:
+    settings = make_settings(sqlite_db, infraai_dry_run=True, kubeconfig=kube)
+    runtime = Runtime.build(settings, authorizer=TrustedAuthorizer())
+    out = io.StringIO()
+    runtime.attach_notifier(ConsoleNotifier(out))
+    await install_policies(runtime, policy())
+    runtime.start_background(maintenance_seconds=0.2)
+    yield Console(runtime, out)
+    await runtime.close()
+
+
+async def test_alert_to_approve_to_result(console: Console) -> None:
+    await console.ingest(payload(crashloop()))
+    out = await console.printed("type `approve 1` or `deny 1`")
+    assert "#1 PENDING · KubePodCrashLooping (critical)" in out
+    assert 'k8s.restart_pod {"namespace": "prod", "pod": "api-1"} → prod/api-1' in out
+    assert "dry run: nothing will be changed" in out
+
+    answer = await console.line("approve 1")
+    assert answer.startswith("Approved proposal #1")
+    out = await console.printed("↳ #1 ")
+    assert "would send" in out.split("↳ #1 ", 1)[1]
+    out = await console.printed("✅ #1 succeeded")
+    assert f"👍 #1 approved by {CONSOLE_USER}" in out
+    [proposal] = await rows(console.runtime, "SELECT status, decided_by FROM proposals")
+    assert proposal == {"status": "succeeded", "decided_by": CONSOLE_USER}
+
+
+async def test_deny_and_a_second_decision(console: Console) -> None:
+    await console.ingest(payload(crashloop()))
+    await console.printed("approve 1")
+    assert await console.line("deny #1") == "Denied proposal #1."
+    await console.printed(f"🚫 #1 denied by {CONSOLE_USER}")
+    late = await console.line("approve 1")
+    assert "already denied by" in late
+    assert await count(console.runtime, "job_logs") == 0
+    assert await count(console.runtime, "audit_events", "verb = 'proposal.denied'") == 1
+    assert await count(console.runtime, "audit_events", "verb = 'approval.too_late'") == 1
+
+
+@pytest.mark.parametrize(
+    ("line", "answer"),
+    [
+        ("approve", "usage: approve <proposal id>"),
+        ("deny x", "usage: deny <proposal id>"),
+        ("approve 1 2", "usage: approve <proposal id>"),
+        ("approve 99", "There is no proposal #99."),
+        ("", ""),
+        ("   ", ""),
+    ],
+)
+async def test_decision_usage(console: Console, line: str, answer: str) -> None:
+    assert await console.line(line) == answer
+
+
+async def test_commands_in_the_console(console: Console) -> None:
+    help_text = await console.line("help")
+    assert "proposals [status]" in help_text and "Health of each integration." in help_text
+    assert "restart-crashlooping-pod" in await console.line("policy list")
+    assert await console.line("proposals") == "(none)"
+    await console.ingest(payload(crashloop()))
+    listed = await console.line("proposals pending")
+    assert "pending" in listed and "prod/api-1" in listed
+    status = await console.line("status")
+    assert "✅ database: ok" in status and "▶️ auto-remediation on" in status
+    assert "✅ kubernetes: ok" in status and "⚪ vsphere: not configured" in status
+    assert "paused" in await console.line("pause")
+    assert "⏸️ auto-remediation paused" in await console.line("status")
+    assert "resumed" in await console.line("resume")
+    unknown = await console.line("frobnicate now")
+    assert unknown.startswith("Unknown command `frobnicate`.")
+    assert "\nusage: " in unknown
+    assert "not available yet" in await console.line("scan 127.0.0.1")
+    assert await count(console.runtime, "audit_events", "verb IN ('pause', 'resume')") == 2
+
+
+async def test_a_storm_is_grouped_in_the_console(console: Console) -> None:
+    await console.ingest(payload(*(crashloop(pod=f"api-{i}") for i in range(1, 5))))
+    out = await console.printed("⚡ 4 proposals from policy restart-crashlooping-pod")
+    assert all(f"#{i} PENDING" in out for i in range(1, 5))
+    assert (await console.line("approve 3")).startswith("Approved proposal #3")
+    await console.printed("✅ #3 succeeded")
+
+
+async def test_read_lines_runs_until_eof_and_survives_a_bad_line(
+    console: Console, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from core import commands
+
+    async def broken(inv: Any) -> Any:
+        raise RuntimeError("boom")
+
+    monkeypatch.setitem(commands.COMMANDS, "jobs", broken)
+    stdin = io.StringIO("jobs\nproposals\nquit\nhelp\n")
+    await read_lines(console.runtime, stdin)
+    printed = capsys.readouterr().out
+    assert "error: RuntimeError: boom" in printed
+    assert "\n(none)\n" in printed  # `proposals` after the failed line
+    assert "What InfraAI can do" not in printed  # `quit` stopped the prompt
+    await read_lines(console.runtime, io.StringIO(""))  # EOF at once: returns
