@@ -32,78 +32,38 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from core.actions.catalogue import ActionSpec
+from core.alerts.ingest_sql import (
+    ACTOR,
+    ALERTS,
+    AUDIT_EVENTS,
+    NOTIFICATIONS,
+    PG_WRITE,
+    PROPOSALS,
+    Statements,
+    alert_upsert,
+    iso,
+    json_default,
+    proposal_insert,
+    same,
+)
 from core.alerts.webhook import WebhookAlert, WebhookPayload
 from core.audit import audit_row
 from core.db.dialect import lock_names
-from core.db.models import OPEN_PROPOSAL_STATUSES, Alert, AuditEvent, Notification, Proposal
+from core.db.models import OPEN_PROPOSAL_STATUSES
 from core.policy.spec import PolicySpec
 from core.policy.store import LoadedPolicies
 from core.switches import AUTO_PAUSED
 
-RUN_STATUSES = ("pending", "approved", "running", "succeeded", "failed")
-ACTOR = "alertmanager"
-# The partial unique index's predicate, as literal SQL. PostgreSQL picks the arbiter index of
-# ON CONFLICT while planning: with bound parameters (`status IN ($1, $2, $3)`) it can prove
-# the predicate only in a custom plan, so from the sixth execution of a cached prepared
-# statement (the generic plan) the insert failed with "no unique or exclusion constraint
-# matching the ON CONFLICT specification".
-OPEN_DEDUP_PREDICATE = sa.text(
-    "status IN (" + ", ".join(f"'{s}'" for s in OPEN_PROPOSAL_STATUSES) + ")"
-)
 # Rendered decisions kept for repeated alerts (Alertmanager re-sends every firing alert of a
 # group at each group_interval); FIFO-evicted, dropped whenever the policies change.
 DECISION_CACHE_SIZE = 20_000
 EPISODE_CACHE_SIZE = 20_000
 _LEARNT = "infraai.ingest.learnt"  # session.info key: facts to remember once committed
-
-ALERT_COLUMNS = (
-    "fingerprint",
-    "alertname",
-    "status",
-    "labels",
-    "annotations",
-    "starts_at",
-    "ends_at",
-    "generator_url",
-    "first_seen",
-    "last_seen",
-    "times_received",
-)
-PROPOSAL_COLUMNS = (
-    "source",
-    "alert_id",
-    "alert_starts_at",
-    "policy_id",
-    "policy_name",
-    "action",
-    "params",
-    "target",
-    "risk",
-    "approval",
-    "approvers",
-    "dry_run",
-    "status",
-    "status_reason",
-    "requested_by",
-    "decided_by",
-    "decided_at",
-    "expires_at",
-    "dedup_key",
-    "slack_channel",
-    "created_at",
-    "updated_at",
-)
-ALERTS = cast(sa.Table, Alert.__table__)
-PROPOSALS = cast(sa.Table, Proposal.__table__)
-AUDIT_EVENTS = cast(sa.Table, AuditEvent.__table__)
-NOTIFICATIONS = cast(sa.Table, Notification.__table__)
 
 
 @dataclass
@@ -172,220 +132,12 @@ def _merge(payloads: Sequence[WebhookPayload]) -> dict[str, _Seen]:
 # ---------------------------------------------------------------- statements
 
 
-def _in_list(pg: bool, column: Any, name: str) -> Any:
-    """`column IN (…list…)`, on PostgreSQL with one SQL text whatever the list's length.
-
-    Not `column = ANY(:array)`: with a parameter (a generic plan) PostgreSQL cannot hash the
-    array and compares every row with every element — 2,000 proposals × 200 dedup keys took
-    20 ms per batch. `IN (SELECT unnest(:array))` is a semi-join (index or hash), or a
-    hashed subplan inside an OR.
-    """
-    if pg:
-        array = sa.bindparam(name, type_=postgresql.ARRAY(column.type, dimensions=1))
-        return column.in_(sa.select(sa.func.unnest(array)))
-    return column.in_(sa.bindparam(name, expanding=True))
-
-
-def _any(pg: bool, column: Any, name: str) -> Any:
-    """`column = ANY(:array)`: for short lists of integers, where the index on `column`
-    takes the array directly and no join order can go wrong."""
-    if pg:
-        array = sa.bindparam(name, type_=postgresql.ARRAY(column.type, dimensions=1))
-        return column == sa.any_(array)
-    return column.in_(sa.bindparam(name, expanding=True))
-
-
-def _recordset_insert(table: sa.Table, columns: Sequence[str]) -> Any:
-    """PostgreSQL: `INSERT … SELECT … FROM jsonb_populate_recordset(NULL::table, :rows)`.
-
-    The rows travel as one JSON document: one text parameter, one `json.dumps` in C, where
-    arrays per column cost a Python type check and conversion per value on the way out.
-    """
-    rows = sa.func.jsonb_populate_recordset(
-        sa.literal_column(f"NULL::{table.name}"),
-        sa.cast(sa.bindparam("rows", type_=sa.Text), postgresql.JSONB),
-    ).table_valued(*columns)
-    return postgresql.insert(table).from_select(
-        list(columns), sa.select(*[rows.c[c] for c in columns])
-    )
-
-
-def _iso(value: datetime | None) -> Any:
-    return value.isoformat() if value is not None else None
-
-
-def _same(value: datetime | None) -> Any:
-    return value
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
-def _alert_upsert(insert: Any) -> Any:
-    table = ALERTS
-    excluded, current = insert.excluded, table.c
-    # A retried notification from an episode already over (older startsAt, or a late
-    # "firing" for an episode already resolved) must not reopen it.
-    stale = sa.or_(
-        excluded.starts_at < current.starts_at,
-        sa.and_(
-            excluded.starts_at == current.starts_at,
-            current.status == "resolved",
-            excluded.status == "firing",
-        ),
-    )
-    kept = ("status", "labels", "annotations", "starts_at", "ends_at", "generator_url")
-    updates: dict[str, Any] = {
-        name: sa.case((stale, current[name]), else_=excluded[name]) for name in kept
-    }
-    updates["alertname"] = excluded.alertname
-    updates["last_seen"] = excluded.last_seen
-    updates["times_received"] = current.times_received + excluded.times_received
-    return insert.on_conflict_do_update(index_elements=["fingerprint"], set_=updates).returning(
-        current.id, current.fingerprint, current.status, current.starts_at
-    )
-
-
-def _proposal_insert(insert: Any) -> Any:
-    table = PROPOSALS
-    return insert.on_conflict_do_nothing(
-        index_elements=["dedup_key"], index_where=OPEN_DEDUP_PREDICATE
-    ).returning(table.c.id, table.c.dedup_key, table.c.status)
-
-
-def _plain(insert: Any) -> Any:
-    return insert
-
-
-# PostgreSQL: everything a batch writes after its decisions, in one statement (one round
-# trip instead of four): the new proposals, the pending ones their alerts' resolution
-# supersedes, the audit events and the outbox rows of both. The audit and outbox rows are the
-# ones the SQLite path builds in Python (`Ingestor._write_rows`); a proposal the unique index
-# refuses (a concurrent delivery holds its key) gets neither, as there.
-_PG_WRITE = sa.text(
-    f"""
-WITH proposed AS (
-    INSERT INTO proposals ({", ".join(PROPOSAL_COLUMNS)})
-    SELECT {", ".join("r." + c for c in PROPOSAL_COLUMNS)}
-    FROM jsonb_populate_recordset(NULL::proposals, CAST(:proposals AS jsonb)) AS r
-    ON CONFLICT (dedup_key) WHERE {OPEN_DEDUP_PREDICATE.text} DO NOTHING
-    RETURNING id, dedup_key, status, policy_name, action, params, status_reason, slack_channel
-), superseded AS (
-    UPDATE proposals
-    SET status = 'superseded', status_reason = 'alert resolved before approval',
-        updated_at = CAST(:now AS timestamptz)
-    WHERE alert_id = ANY(CAST(:resolved AS integer[])) AND status = 'pending'
-    RETURNING id
-), audited AS (
-    INSERT INTO audit_events (at, actor, verb, subject, detail)
-    SELECT r.at, r.actor, r.verb, r.subject, r.detail
-    FROM jsonb_populate_recordset(NULL::audit_events, CAST(:audits AS jsonb)) AS r
-    UNION ALL
-    SELECT CAST(:now AS timestamptz), '{ACTOR}',
-           CASE p.status WHEN 'rate_limited' THEN 'proposal.rate_limited'
-                         WHEN 'approved' THEN 'proposal.auto_approved'
-                         ELSE 'proposal.created' END,
-           'proposal/' || p.id,
-           jsonb_build_object('policy', p.policy_name, 'action', p.action,
-                              'params', p.params, 'reason', p.status_reason)
-    FROM proposed AS p
-    UNION ALL
-    SELECT CAST(:now AS timestamptz), '{ACTOR}', 'proposal.superseded', 'proposal/' || s.id,
-           '{{"reason": "alert resolved"}}'::jsonb
-    FROM superseded AS s
-), notified AS (
-    INSERT INTO notifications (kind, proposal_id, channel, group_key, payload, attempts,
-                               created_at)
-    SELECT 'proposal', p.id, p.slack_channel, p.policy_name, '{{}}'::jsonb, 0,
-           CAST(:now AS timestamptz)
-    FROM proposed AS p
-    UNION ALL
-    SELECT 'update', s.id, NULL, NULL, '{{"reason": "resolved"}}'::jsonb, 0,
-           CAST(:now AS timestamptz)
-    FROM superseded AS s
-)
-SELECT 'proposed' AS kind, id, dedup_key, status FROM proposed
-UNION ALL
-SELECT 'superseded', id, NULL, NULL FROM superseded
-"""
-)
-
-
-class _Statements:
-    """The ingest's statements for one backend, built once so they compile once."""
-
-    def __init__(self, pg: bool) -> None:
-        self.pg = pg
-        alerts, proposals = ALERTS, PROPOSALS
-        p = proposals.c
-        self.previous = sa.select(alerts.c.fingerprint, alerts.c.status, alerts.c.starts_at).where(
-            _in_list(pg, alerts.c.fingerprint, "fingerprints")
-        )
-        self.history = sa.select(
-            p.id, p.dedup_key, p.alert_id, p.alert_starts_at, p.status, p.created_at
-        ).where(
-            _in_list(pg, p.dedup_key, "keys"),
-            sa.or_(
-                OPEN_DEDUP_PREDICATE,  # literal: an expanding IN costs a re-render per call
-                p.created_at >= sa.bindparam("horizon"),
-                _in_list(pg, p.alert_id, "alert_ids"),
-            ),
-        )
-        self.runs = (
-            sa.select(p.policy_id, sa.func.count())
-            .where(
-                _any(pg, p.policy_id, "policy_ids"),
-                p.created_at >= sa.bindparam("since"),
-                p.status.in_(RUN_STATUSES),
-            )
-            .group_by(p.policy_id)
-        )
-        self.supersede = (
-            sa.update(proposals)
-            .where(_any(pg, p.alert_id, "alert_ids"), p.status == "pending")
-            .values(
-                status="superseded",
-                status_reason="alert resolved before approval",
-                updated_at=sa.bindparam("now"),
-            )
-            .returning(p.id)
-        )
-        self.paused = sa.text("SELECT value FROM switches WHERE name = :n")
-        # PostgreSQL upserts the alerts from one JSON document (and writes proposal, audit
-        # and outbox rows in `_PG_WRITE`); SQLite inserts a multi-row VALUES built per call.
-        self.alert_upsert: Any = (
-            _alert_upsert(_recordset_insert(alerts, ALERT_COLUMNS)) if pg else None
-        )
-
-    async def upsert_alerts(self, connection: AsyncConnection, document: str) -> Sequence[Any]:
-        """PostgreSQL: the alert upsert from a JSON document of rows (ALERT_COLUMNS)."""
-        result = await connection.execute(self.alert_upsert, {"rows": document})
-        return result.all()
-
-    async def insert(
-        self,
-        connection: AsyncConnection,
-        table: sa.Table,
-        rows: list[dict[str, Any]],
-        finish: Callable[[Any], Any] = _plain,
-    ) -> Sequence[Any]:
-        """SQLite: insert `rows` in one statement; the rows RETURNING gives (none without)."""
-        if finish is _plain:
-            result = await connection.execute(table.insert(), rows)
-        else:
-            result = await connection.execute(finish(sqlite.insert(table).values(rows)))
-        return result.all() if result.returns_rows else []
-
-
 class Ingestor:
     """Turns validated payloads into committed rows; `ingest_batch` is one transaction."""
 
     def __init__(self, settings: IngestSettings) -> None:
         self.settings = settings
-        self._statements: dict[bool, _Statements] = {}
+        self._statements: dict[bool, Statements] = {}
         self._decisions: dict[tuple[Any, ...], _Known] = {}
         self._decisions_for: LoadedPolicies | None = None
         # Firing episodes known (from committed rows) to have their proposal for a key:
@@ -393,10 +145,10 @@ class Ingestor:
         # Alertmanager's repeats of such an episode then need no look at the history.
         self._proposed: dict[tuple[int, datetime | None, str], None] = {}
 
-    def _sql(self, pg: bool) -> _Statements:
+    def _sql(self, pg: bool) -> Statements:
         statements = self._statements.get(pg)
         if statements is None:
-            statements = self._statements[pg] = _Statements(pg)
+            statements = self._statements[pg] = Statements(pg)
         return statements
 
     def _known(self, policies: LoadedPolicies, alert: WebhookAlert) -> _Known:
@@ -434,7 +186,7 @@ class Ingestor:
             "alertname": alert.alertname[:255],
             "labels": alert.labels,
             "annotations": alert.annotations,
-            "starts_at": _iso(alert.starts_at),
+            "starts_at": iso(alert.starts_at),
             "generator_url": alert.generator_url,
         }
         known = _Known(rendered, json.dumps(content, separators=(",", ":"))[1:-1])
@@ -480,7 +232,7 @@ class Ingestor:
 
         # Timestamps as the backend takes them: ISO text inside PostgreSQL's JSON document
         # (converted here, once: a `default=` hook doubles json.dumps's time), else datetimes.
-        stamp = _iso if sql.pg else _same
+        stamp = iso if sql.pg else same
         now_value = stamp(now)
         ordered = sorted(merged.items())  # fixed order: concurrent writers never deadlock
         if sql.pg:
@@ -494,9 +246,7 @@ class Ingestor:
                     row = _alert_row(fp, seen, stamp, now_value)
                     parts.append(json.dumps(row, separators=(",", ":")))
                     continue
-                ends = (
-                    "null" if seen.alert.ends_at is None else json.dumps(_iso(seen.alert.ends_at))
-                )
+                ends = "null" if seen.alert.ends_at is None else json.dumps(iso(seen.alert.ends_at))
                 parts.append(
                     f'{{{cached.fragment},"status":"firing","ends_at":{ends},'
                     f'"first_seen":{now_json},"last_seen":{now_json},'
@@ -505,7 +255,7 @@ class Ingestor:
             stored = await sql.upsert_alerts(connection, "[" + ",".join(parts) + "]")
         else:
             rows = [_alert_row(fp, seen, stamp, now_value) for fp, seen in ordered]
-            stored = await sql.insert(connection, ALERTS, rows, _alert_upsert)
+            stored = await sql.insert(connection, ALERTS, rows, alert_upsert)
 
         audits: list[dict[str, Any]] = []
         candidates: list[tuple[Any, _Rendered, _Seen]] = []
@@ -571,7 +321,7 @@ class Ingestor:
     async def _plan(
         self,
         session: AsyncSession,
-        sql: _Statements,
+        sql: Statements,
         candidates: list[tuple[Any, _Rendered, _Seen]],
         policies: LoadedPolicies,
         now: datetime,
@@ -713,7 +463,7 @@ class Ingestor:
         if not (planned or resolved_ids or audits):
             return {}, []
         result = await connection.execute(
-            _PG_WRITE,
+            PG_WRITE,
             {
                 "proposals": _json([row for row, _, _, _ in planned]),
                 "resolved": resolved_ids,
@@ -733,18 +483,18 @@ class Ingestor:
     async def _write_rows(
         self,
         connection: AsyncConnection,
-        sql: _Statements,
+        sql: Statements,
         planned: list[tuple[dict[str, Any], int, _Rendered, Any]],
         resolved_ids: list[int],
         audits: list[dict[str, Any]],
         now: datetime,
     ) -> tuple[dict[str, tuple[int, str]], list[int]]:
-        """The same writes as `_PG_WRITE`, statement by statement (SQLite)."""
+        """The same writes as `PG_WRITE`, statement by statement (SQLite)."""
         inserted: dict[str, tuple[int, str]] = {}
         notifications: list[dict[str, Any]] = []
         if planned:
             result = await sql.insert(
-                connection, PROPOSALS, [row for row, _, _, _ in planned], _proposal_insert
+                connection, PROPOSALS, [row for row, _, _, _ in planned], proposal_insert
             )
             inserted = {got.dedup_key: (got.id, got.status) for got in result}
             for row, _, decision, _ in planned:
@@ -821,4 +571,4 @@ def _notification(
 
 
 def _json(rows: list[dict[str, Any]]) -> str:
-    return json.dumps(rows, default=_json_default, separators=(",", ":"))
+    return json.dumps(rows, default=json_default, separators=(",", ":"))
