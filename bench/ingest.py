@@ -242,8 +242,9 @@ def run_infraai(url: str, port: int, token: str, profile: str | None) -> None:
     Without Slack, the outbox drain and the maintenance sweep: those post to Slack (grouped
     and rate-limited by design), which is not what this measures. A /bench/stats route
     reports what group commit did and how long the garbage collector held the loop.
-    Experiments (environment): BENCH_WRITERS=n group-commit writers; BENCH_GC_FREEZE=1
-    `gc.freeze()` once started; BENCH_GC_THRESHOLD=a,b,c `gc.set_threshold(a, b, c)`.
+    Experiments (environment): BENCH_WRITERS=n group-commit writers; BENCH_GC_FREEZE=0
+    skips the `gc.freeze()` that `infraai serve` does once started;
+    BENCH_GC_THRESHOLD=a,b,c sets `gc.set_threshold(a, b, c)`.
     """
     import gc
     import signal
@@ -251,6 +252,7 @@ def run_infraai(url: str, port: int, token: str, profile: str | None) -> None:
     from aiohttp import web
 
     from bot.http.app import create_app
+    from bot.serve import settle_heap
     from core.config import Settings
     from core.runtime import Runtime
 
@@ -300,9 +302,8 @@ def run_infraai(url: str, port: int, token: str, profile: str | None) -> None:
             runner = web.AppRunner(app, access_log=None)
             await runner.setup()
             await web.TCPSite(runner, "127.0.0.1", port).start()
-            if os.environ.get("BENCH_GC_FREEZE"):
-                gc.collect()
-                gc.freeze()
+            if os.environ.get("BENCH_GC_FREEZE", "1") == "1":  # as `infraai serve` does
+                settle_heap()
             if os.environ.get("BENCH_GC_THRESHOLD"):
                 gc.set_threshold(*(int(n) for n in os.environ["BENCH_GC_THRESHOLD"].split(",")))
             gc.callbacks.append(gc_timer)
