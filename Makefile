@@ -36,9 +36,12 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+## bench: the benchmarks (tables with a same-run baseline; needs PostgreSQL and Redis)
 bench: $(STAMP)
-	$(PY) bench/policies.py
-	$(PY) bench/ingest.py
+	$(PY) -m bench.policies
+	$(PY) -m bench.ingest
+	$(PY) -m bench.e2e
+	$(PY) -m bench.worker
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
