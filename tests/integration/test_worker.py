@@ -80,18 +80,27 @@ def worker_env(database_url: str, kubeconfig: Path, **extra: str) -> dict[str, s
     }
 
 
-async def start_worker(env: dict[str, str], *args: str) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot.cli",
-        "worker",
-        *args,
-        cwd=ROOT,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
+async def start_worker(
+    env: dict[str, str], *args: str, log: Path | None = None
+) -> asyncio.subprocess.Process:
+    """A worker process. Long-lived ones log to a file: a pipe nobody reads fills up
+    (64 KiB) and blocks the worker mid-job."""
+    output: Any = asyncio.subprocess.PIPE if log is None else log.open("ab")
+    try:
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot.cli",
+            "worker",
+            *args,
+            cwd=ROOT,
+            env=env,
+            stdout=output,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+    finally:
+        if log is not None:
+            output.close()
 
 
 async def run_burst(env: dict[str, str], within: float = 60) -> str:
@@ -338,7 +347,10 @@ async def test_four_workers_run_two_hundred_duplicated_jobs_exactly_once(
             assert outcome.proposals == 200
             env = worker_env(pg_db, kubeconfig)
             workers = [
-                await start_worker(env, "--name", f"worker-{n}-{os.getpid()}") for n in range(4)
+                await start_worker(
+                    env, "--name", f"worker-{n}-{os.getpid()}", log=tmp_path / f"worker-{n}.log"
+                )
+                for n in range(4)
             ]
             await eventually(
                 lambda: asyncio.to_thread(Worker.count, connection=redis),
