@@ -31,7 +31,6 @@ import multiprocessing
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -45,8 +44,8 @@ from typing import Any
 import aiohttp
 import asyncpg
 import yaml
-from sqlalchemy.engine import make_url
 
+from bench.throwaway import asyncpg_dsn, create_database, drop_database, free_port
 from tests.fakes.slack import FakeSlack
 from tests.fakes.slack_signing import block_actions_body, signed_headers
 
@@ -119,35 +118,6 @@ def print_table(rows: list[Row]) -> None:
 
 
 # ---------------------------------------------------------------- database and redis
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def asyncpg_dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-async def create_database(host: str, port: int) -> str:
-    name = f"infraai_bench_e2e_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(host=host, port=port, user="postgres", database="postgres")
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    return f"postgresql+asyncpg://postgres@{host}:{port}/{name}"
-
-
-async def drop_database(url: str) -> None:
-    parsed = make_url(url)
-    admin = await asyncpg.connect(asyncpg_dsn(str(parsed.set(database="postgres"))))
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)')
-    finally:
-        await admin.close()
 
 
 def flush_redis() -> None:
@@ -452,7 +422,9 @@ def max_posts_per_second(fake: FakeSlack, channel: str) -> int:
 
 
 async def run(args: argparse.Namespace) -> int:
-    url = args.database_url or await create_database(args.pg_host, args.pg_port)
+    url = args.database_url or await create_database(
+        args.pg_host, args.pg_port, "infraai_bench_e2e"
+    )
     flush_redis()
     from core.db.schema import upgrade
 

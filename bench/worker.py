@@ -39,8 +39,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import asyncpg
-from sqlalchemy.engine import make_url
+from bench.throwaway import create_database, drop_database
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/14"
@@ -112,29 +111,6 @@ def start_worker(database_url: str, kind: str, *, burst: bool) -> subprocess.Pop
 
 
 # ---------------------------------------------------------------- database and queue
-
-
-def asyncpg_dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-async def create_database(host: str, port: int) -> str:
-    name = f"infraai_bench_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(host=host, port=port, user="postgres", database="postgres")
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    return f"postgresql+asyncpg://postgres@{host}:{port}/{name}"
-
-
-async def drop_database(url: str) -> None:
-    parsed = make_url(url)
-    admin = await asyncpg.connect(asyncpg_dsn(str(parsed.set(database="postgres"))))
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)')
-    finally:
-        await admin.close()
 
 
 def flush_redis() -> None:
