@@ -18,6 +18,7 @@ import sys
 from aiohttp import web
 
 from bot.http.app import create_app
+from bot.http.server import make_runner
 from core.approvals import TrustedAuthorizer
 from core.config import Settings
 from core.policy.spec import PolicyError
@@ -105,7 +106,7 @@ async def serve(
             else:
                 mount(app, bolt)
                 log.info("Slack: HTTP mode at POST /slack/events")
-        runner = web.AppRunner(app, access_log=None)
+        runner = make_runner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, settings.infraai_host, settings.infraai_port)
         try:

@@ -8,18 +8,18 @@ that records it — 503 when the database cannot take it, so Alertmanager retrie
 from __future__ import annotations
 
 import base64
-import binascii
 import hmac
 import ipaddress
-import json
 import logging
 import time
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 
 from bot.http.metrics import Metrics
 from core.alerts.group_commit import DatabaseUnavailable
-from core.alerts.webhook import PayloadError, parse_payload
+from core.alerts.webhook import MalformedBody, PayloadError, decode_payload
 from core.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -42,17 +42,18 @@ def _authorised(request: web.Request, token: str | None) -> bool:
             return ipaddress.ip_address(peer).is_loopback
         except ValueError:
             return False
-    header = request.headers.get("Authorization", "")
-    scheme, _, credentials = header.partition(" ")
-    if scheme.lower() == "bearer":
-        return hmac.compare_digest(credentials.strip().encode(), token.encode())
-    if scheme.lower() == "basic":
+    # Header values arrive as text with undecodable bytes kept as surrogates: compare bytes.
+    header = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
+    scheme, _, credentials = header.partition(b" ")
+    if scheme.lower() == b"bearer":
+        return hmac.compare_digest(credentials.strip(), token.encode())
+    if scheme.lower() == b"basic":
         try:
-            decoded = base64.b64decode(credentials.strip(), validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
+            decoded = base64.b64decode(credentials.strip(), validate=True)
+        except ValueError:  # binascii.Error: not base64
             return False
-        _user, _, password = decoded.partition(":")
-        return hmac.compare_digest(password.encode(), token.encode())
+        _user, _, password = decoded.partition(b":")
+        return hmac.compare_digest(password, token.encode())
     return False
 
 
@@ -65,27 +66,38 @@ async def post_alerts(request: web.Request) -> web.Response:
         if request.content_length is not None and request.content_length > MAX_BODY:
             return _error(413, "body over 1 MiB", metrics, "too_large")
         try:
-            body = await request.content.read(MAX_BODY + 1)
-        except (ConnectionError, TimeoutError):
-            return _error(400, "body could not be read", metrics, "malformed")
-        if len(body) > MAX_BODY:
+            # The whole body (chunked, or as long as Content-Length says), decompressed;
+            # the application's client_max_size is MAX_BODY.
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
             return _error(413, "body over 1 MiB", metrics, "too_large")
+        except (TimeoutError, HttpProcessingError, RequestPayloadError, ConnectionError) as exc:
+            # Not the exception's text: it can quote the input.
+            reason = "truncated or badly encoded" if isinstance(exc, RequestPayloadError) else ""
+            reason = reason or type(exc).__name__
+            return _error(400, f"body could not be read: {reason}", metrics, "malformed")
         try:
-            payload = parse_payload(json.loads(body))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            return _error(400, f"malformed JSON: {exc}", metrics, "malformed")
+            payload = decode_payload(body)
+        except MalformedBody as exc:
+            return _error(400, str(exc), metrics, "malformed")
         except PayloadError as exc:
             return _error(400, str(exc), metrics, "invalid")
         try:
             outcome = await runtime.alerts.ingest(payload)
         except DatabaseUnavailable as exc:
-            return _error(503, f"database unavailable, retry later: {exc}", metrics, "database")
+            log.warning("delivery refused with 503: %s", exc)
+            # The reason stays in the log: the sender learns no driver, host or database name.
+            return _error(503, "database unavailable, retry later", metrics, "database")
         for alert in payload.alerts:
             metrics.alerts_received.labels(alert.status).inc()
         for policy, count in outcome.by_policy.items():
             metrics.proposals_created.labels(policy).inc(count)
         for listener in runtime.on_ingested:
             listener(outcome)
-        return web.json_response({"received": outcome.received, "proposals": outcome.proposals})
+        answer = {"received": outcome.received, "proposals": outcome.proposals}
+        if outcome.refused:
+            metrics.rejects.labels("refused_alert").inc(outcome.refused)
+            answer["refused"] = outcome.refused
+        return web.json_response(answer)
     finally:
         metrics.latency.observe(time.perf_counter() - started)

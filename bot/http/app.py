@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from bot.http.alerts import METRICS, RUNTIME, post_alerts
+from bot.http.alerts import MAX_BODY, METRICS, RUNTIME, post_alerts
 from bot.http.metrics import Metrics
 from core.runtime import Runtime
 
@@ -44,9 +44,8 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 def create_app(runtime: Runtime) -> web.Application:
-    # The body limit is enforced in the handler (413 with a reason), so aiohttp's own
-    # client_max_size only needs to be above it.
-    app = web.Application(client_max_size=2 * 1024 * 1024 + 1)
+    # request.read() stops at client_max_size; the handler turns that into a 413 with a reason.
+    app = web.Application(client_max_size=MAX_BODY)
     app[RUNTIME] = runtime
     app[METRICS] = Metrics()
     app.router.add_post("/alerts", post_alerts)

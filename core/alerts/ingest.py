@@ -75,6 +75,7 @@ class IngestOutcome:
     by_policy: Counter[str] = field(default_factory=Counter)
     rate_limited: int = 0
     render_errors: int = 0
+    refused: int = 0  # alerts the database would not store (each audited as alert.refused)
     auto_approved: list[int] = field(default_factory=list)
     superseded: list[int] = field(default_factory=list)
 

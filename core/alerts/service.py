@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Sequence
 from datetime import timedelta
@@ -11,12 +12,16 @@ from datetime import timedelta
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
-from core.alerts.group_commit import DATABASE_FAULTS, GroupCommitter
+from core.alerts.group_commit import GroupCommitter, is_connection_fault
 from core.alerts.ingest import Ingestor, IngestOutcome, IngestSettings
+from core.alerts.ingest_sql import ACTOR
 from core.alerts.webhook import WebhookPayload
+from core.audit import record
 from core.config import Settings
 from core.db.types import utcnow
 from core.policy.store import LoadedPolicies, PolicyCache
+
+log = logging.getLogger(__name__)
 
 # Deadlocks and serialisation failures are the database asking for a retry.
 _RETRYABLE_SQLSTATES = {"40001", "40P01"}
@@ -99,6 +104,64 @@ class AlertService:
 
     async def _commit(self, payloads: Sequence[WebhookPayload]) -> list[IngestOutcome]:
         policies = await self.policies.get()
+        if len(payloads) != 1:
+            # The group committer retries a failed batch delivery by delivery.
+            return await self._commit_retrying(payloads, policies)
+        try:
+            return await self._commit_retrying(payloads, policies)
+        except Exception as exc:
+            if is_connection_fault(exc):
+                raise
+            error = exc
+        # One delivery the database refused: alert by alert, so one value nothing foresaw
+        # costs that alert (recorded), never its neighbours or a retry loop.
+        return [await self._commit_alert_by_alert(payloads[0], policies, error)]
+
+    async def _commit_alert_by_alert(
+        self, payload: WebhookPayload, policies: LoadedPolicies, error: Exception
+    ) -> IngestOutcome:
+        log.warning(
+            "a delivery of %d alerts failed (%s); committing them one by one",
+            len(payload.alerts),
+            _first_line(error),
+        )
+        total = IngestOutcome(received=len(payload.alerts))
+        for alert in payload.alerts:
+            single = payload.model_copy(update={"alerts": [alert]})
+            try:
+                [outcome] = await self._commit_retrying([single], policies)
+            except Exception as exc:
+                if is_connection_fault(exc):
+                    raise
+                await self._record_refusal(alert.fingerprint, alert.alertname, exc)
+                total.refused += 1
+                continue
+            total.proposals += outcome.proposals
+            total.by_policy.update(outcome.by_policy)
+            total.rate_limited += outcome.rate_limited
+            total.render_errors += outcome.render_errors
+            total.auto_approved.extend(outcome.auto_approved)
+            total.superseded.extend(outcome.superseded)
+        return total
+
+    async def _record_refusal(self, fingerprint: str, alertname: str, exc: Exception) -> None:
+        """An alert the database would not store: an audit event says which and why."""
+        reason = _first_line(exc)
+        log.error("alert %s (%s) not stored: %s", fingerprint, alertname[:100], reason)
+        state = getattr(getattr(exc, "orig", None), "sqlstate", None)
+        async with self._sessions() as session, session.begin():
+            record(
+                session,
+                ACTOR,
+                "alert.refused",
+                f"alert/{fingerprint}",
+                alertname=alertname[:255],
+                error=f"{type(exc).__name__} (SQLSTATE {state})" if state else type(exc).__name__,
+            )
+
+    async def _commit_retrying(
+        self, payloads: Sequence[WebhookPayload], policies: LoadedPolicies
+    ) -> list[IngestOutcome]:
         for attempt in range(3):
             try:
                 return await self._commit_once(payloads, policies)
@@ -116,12 +179,16 @@ class AlertService:
             async with self._sessions(bind=connection) as session, session.begin():
                 outcomes = await self._ingestor.ingest_batch(session, payloads, policies, utcnow())
         except BaseException as exc:
-            fault = isinstance(exc, DATABASE_FAULTS) and not _retryable(exc)
+            fault = is_connection_fault(exc)
             await self._connections.discard(connection, all_idle=fault)
             raise
         self._connections.release(connection)
         self._ingestor.committed(session)
         return outcomes
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0][:200]
 
 
 def _retryable(exc: BaseException) -> bool:

@@ -8,6 +8,8 @@ hand-written payload is computed from the labels, as Alertmanager computes it).
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -15,10 +17,24 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 MAX_ALERTS_PER_PAYLOAD = 5000
 _ZERO_TIME_YEAR = 1  # Alertmanager sends 0001-01-01T00:00:00Z for "no end yet"
+# The latest instant kept: Python's datetime ends with year 9999, and a row PostgreSQL holds
+# past that (9999-12-31T23:00-05:00 is in year 10000 in UTC) could not be read back.
+LATEST = datetime(9999, 12, 31, tzinfo=UTC)
+# Characters JSON carries and PostgreSQL's text and jsonb refuse: NUL, and lone surrogates
+# (a JSON escape such as \ud800 decodes to one; Python's str holds it, UTF-8 cannot).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+# What a body must contain for `_UNSTORABLE` to have anything to find: such characters only
+# arrive as escapes (raw NUL is invalid JSON, raw surrogates are invalid UTF-8). A cheap scan
+# in C, so the common body costs no walk over its strings.
+_UNSTORABLE_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
 
 
 class PayloadError(ValueError):
     """The payload is not a valid Alertmanager v4 webhook; the message says why."""
+
+
+class MalformedBody(PayloadError):
+    """The body is not JSON at all (or not JSON Python can hold)."""
 
 
 def label_fingerprint(labels: dict[str, str]) -> str:
@@ -39,10 +55,17 @@ class WebhookAlert(BaseModel):
 
     @field_validator("starts_at", "ends_at")
     @classmethod
-    def _aware(cls, value: datetime | None) -> datetime | None:
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        """In UTC, within what every backend stores and Python reads back: an offset
+        PostgreSQL cannot hold (+23:30) is gone, and year 9999 at -05:00 is clamped."""
         if value is None or value.year == _ZERO_TIME_YEAR:
             return None
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        try:
+            return min(value.astimezone(UTC), LATEST)
+        except OverflowError:
+            return LATEST
 
     @model_validator(mode="after")
     def _fill_fingerprint(self) -> WebhookAlert:
@@ -70,6 +93,35 @@ class WebhookPayload(BaseModel):
     alerts: list[WebhookAlert] = Field(min_length=1, max_length=MAX_ALERTS_PER_PAYLOAD)
 
 
+def storable(value: Any) -> Any:
+    """`value` (decoded JSON) with NUL and lone surrogates replaced by U+FFFD in every string
+    and key: valid JSON, valid for Alertmanager, refused by PostgreSQL's text and jsonb."""
+    if isinstance(value, str):
+        return _UNSTORABLE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {storable(k): storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [storable(v) for v in value]
+    return value
+
+
+def decode_payload(body: bytes) -> WebhookPayload:
+    """The webhook body (bytes) → a validated payload, normalised to what the database stores.
+
+    PayloadError for anything malformed: bad JSON or UTF-8, numbers past Python's 4,300-digit
+    limit, nesting past the recursion limit, or a body that is not a v4 webhook.
+    """
+    try:
+        data = json.loads(body)
+        if _UNSTORABLE_ESCAPE.search(body):
+            data = storable(data)
+    except RecursionError:
+        raise MalformedBody("malformed JSON: nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, the int digit limit
+        raise MalformedBody(f"malformed JSON: {str(exc)[:200]}") from None
+    return parse_payload(data)
+
+
 def parse_payload(data: Any) -> WebhookPayload:
     """Validate a decoded JSON body; raise PayloadError with the first problem, in one line."""
     if not isinstance(data, dict):
@@ -78,7 +130,7 @@ def parse_payload(data: Any) -> WebhookPayload:
         return WebhookPayload.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "body"
+        where = (".".join(str(p) for p in first["loc"]) or "body")[:200]
         if where == "version":
             got = data.get("version")
             raise PayloadError(

@@ -114,7 +114,7 @@ class Proposal(Base):
     policy_name: Mapped[str | None] = mapped_column(sa.String(128))
     action: Mapped[str] = mapped_column(sa.String(64))
     params: Mapped[dict[str, Any]] = mapped_column(JSONType)
-    target: Mapped[str] = mapped_column(sa.String(255), default="")
+    target: Mapped[str] = mapped_column(sa.Text, default="")
     risk: Mapped[str] = mapped_column(sa.String(8), default="write")
     approval: Mapped[str] = mapped_column(sa.String(16), default="required")
     approvers: Mapped[list[str]] = mapped_column(JSONType, default=list)
