@@ -4,6 +4,11 @@ Parsed the way Alertmanager parses them (pkg/labels), because operators copy mat
 their Alertmanager routes and InfraAI policies and expect them to mean the same thing:
 regexes are anchored at both ends, a missing label matches as the empty string, and quoted
 values take the escapes `\\"`, `\\\\` and `\\n`.
+
+Regexes are RE2, Alertmanager's (Go's) syntax and its guarantee: matching takes time linear
+in the label's length, whatever the pattern. A backtracking engine on `(a+)+$` and a long
+label held the process at 100 % CPU; RE2 refuses what it cannot do in linear time
+(backreferences, lookaround), and `policy apply` reports that.
 """
 
 from __future__ import annotations
@@ -11,6 +16,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
+
+import re2
+
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # a refused pattern is our error message, not stderr noise
 
 
 class MatcherError(ValueError):
@@ -38,7 +49,7 @@ class Matcher:
     name: str
     type: MatchType
     value: str
-    _regex: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+    _regex: Any = field(default=None, compare=False, repr=False)  # re2._Regexp
 
     def matches(self, labels: dict[str, str]) -> bool:
         actual = labels.get(self.name, "")
@@ -107,6 +118,23 @@ def _unquote(raw: str, source: str) -> str:
     return "".join(out)
 
 
+def compile_re2(pattern: str, source: str) -> Any:
+    """The RE2 program for `pattern`, or MatcherError saying why RE2 refuses it.
+
+    fullmatch() anchors it; not wrapping it in ^(?:…)$ keeps leading flags such as (?i)
+    legal, as they are in Alertmanager.
+    """
+    try:
+        return re2.compile(pattern, options=_RE2_OPTIONS)
+    except re2.error as exc:
+        reason = exc.args[0] if exc.args else exc
+        if isinstance(reason, bytes):
+            reason = reason.decode("utf-8", "replace")
+        raise MatcherError(
+            f"{source!r}: bad regular expression (RE2, as Alertmanager): {reason}"
+        ) from None
+
+
 def parse_matcher(source: str) -> Matcher:
     """Parse one matcher; raise MatcherError naming what is wrong."""
     text = source.strip()
@@ -121,10 +149,5 @@ def parse_matcher(source: str) -> Matcher:
     value = _unquote(text[op_match.end() :].strip(), source)
     regex = None
     if match_type in (MatchType.REGEX, MatchType.NOT_REGEX):
-        try:
-            # fullmatch() anchors it; not wrapping it in ^(?:…)$ keeps leading flags such as
-            # (?i) legal, as they are in Alertmanager's RE2.
-            regex = re.compile(value)
-        except re.error as exc:
-            raise MatcherError(f"{source!r}: bad regular expression: {exc}") from None
+        regex = compile_re2(value, source)
     return Matcher(name, match_type, value, regex)

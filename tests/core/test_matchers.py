@@ -208,3 +208,29 @@ def test_matchers_are_hashable_values() -> None:
     assert parse_matcher('a="b"') == parse_matcher('a = "b"')
     assert len({parse_matcher('a="b"'), parse_matcher("a=b")}) == 1
     assert isinstance(parse_matcher('a="b"'), Matcher)
+
+
+# ------------------------------------------------------------------ RE2, as Alertmanager
+
+
+def test_a_backtracking_regex_matches_in_linear_time() -> None:
+    # Python's re backtracks exponentially here (the process hung at 100 % CPU); RE2 cannot.
+    matcher = parse_matcher('instance=~"(a+)+$"')
+    assert matcher.matches({"instance": "a" * 10_000}) is True
+    assert matcher.matches({"instance": "a" * 10_000 + "b"}) is False
+
+
+@pytest.mark.parametrize(
+    "source",
+    [r'a=~"(x)\\1"', 'a=~"(?=x)x"', 'a!~"(?<!x)y"', r'a=~"x{1001}"'],
+    ids=["backreference", "lookahead", "lookbehind", "repeat over 1000"],
+)
+def test_regexes_re2_refuses_are_refused(source: str) -> None:
+    with pytest.raises(MatcherError, match="RE2"):
+        parse_matcher(source)
+
+
+def test_re2_syntax_python_lacks_is_accepted() -> None:
+    # RE2 (and Go) take POSIX classes inside brackets, and \pL for Unicode letters.
+    assert parse_matcher('a=~"[[:digit:]]+"').matches({"a": "42"})
+    assert parse_matcher(r"a=~\pL+").matches({"a": "Zürich"})

@@ -125,6 +125,7 @@ def test_accepts_valid_policies(data: dict[str, Any]) -> None:
         (policy(action="k8s_scale"), "action", "unknown action"),
         (policy(matchers=['alertname=~"("']), "matchers", "bad regular expression"),
         (policy(matchers=['alertname="X"', 'job!~"[a-"']), "matchers", "bad regular expression"),
+        (policy(matchers=[r'instance=~"(a)\\1"']), "matchers", "RE2"),
         (policy(matchers=["alertname"]), "matchers", "expected one of"),
         (policy(matchers=[]), "matchers", "at least 1"),
         (policy(matchers=_DROP), "matchers", "Field required"),
