@@ -151,7 +151,10 @@ def _is_zero(value: Any) -> bool:
 
 def parse_policy(data: Any, where: str = "policy") -> PolicySpec:
     """Build a PolicySpec from YAML data, raising PolicyError naming policy and field."""
-    name = data.get("name", where) if isinstance(data, dict) else where
+    # The name as written, if it is one: anything else (a list, a mapping, an alias bomb)
+    # is never formatted into the error.
+    given = data.get("name") if isinstance(data, dict) else None
+    name = given if isinstance(given, str) and len(given) <= 128 else where
     try:
         return PolicySpec.model_validate(data)
     except ValidationError as exc:

@@ -62,14 +62,53 @@ class ApplyResult:
         return ", ".join(parts)
 
 
+# A policy file is a few hundred nodes; aliases may reuse some. Past this many nodes once
+# every alias is expanded, it is an alias bomb ("billion laughs"), refused before any of it
+# is built: a few lines of YAML can otherwise expand to gigabytes in whatever reads them.
+MAX_EXPANDED_NODES = 100_000
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """Nodes `node` stands for with aliases expanded; linear in the distinct nodes."""
+    known = sizes.get(id(node))
+    if known is not None:
+        return known
+    size = 1
+    if isinstance(node, yaml.SequenceNode):
+        size += sum(_expanded_size(child, sizes) for child in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        size += sum(
+            _expanded_size(key, sizes) + _expanded_size(value, sizes) for key, value in node.value
+        )
+    sizes[id(node)] = size
+    return size
+
+
+def _safe_yaml(text: str) -> Any:
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if _expanded_size(node, {}) > MAX_EXPANDED_NODES:
+            raise PolicyError(
+                "-", "yaml", f"aliases expand to more than {MAX_EXPANDED_NODES:,} nodes"
+            )
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
 def load_document(text: str) -> list[PolicySpec]:
     """Parse policy YAML text; PolicyError for any problem, naming policy and field."""
     try:
-        document = yaml.safe_load(text)
+        document = _safe_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise PolicyError("-", "yaml", f"not valid YAML{where}") from None
+    except RecursionError:
+        raise PolicyError("-", "yaml", "nested too deeply") from None
     return parse_policy_document(document)
 
 

@@ -288,3 +288,58 @@ def test_specs_are_immutable_values() -> None:
     assert spec == parse_policy(policy())
     assert spec != parse_policy(policy(priority=1))
     assert isinstance(spec, PolicySpec)
+
+
+BILLION_LAUGHS = """
+a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]
+b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]
+c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]
+d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]
+e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]
+f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]
+g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]
+h: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g]
+i: &i [*h, *h, *h, *h, *h, *h, *h, *h, *h]
+policies:
+  - name: *i
+    matchers: ['alertname="X"']
+    action: k8s.restart_pod
+    params: {namespace: prod, pod: x}
+"""
+
+
+def test_an_alias_bomb_is_refused_without_expanding_it() -> None:
+    # The error path used to format the `name:` it could not use: 3.75 GB, then MemoryError.
+    with pytest.raises(PolicyError) as caught:
+        load_document(BILLION_LAUGHS)
+    assert caught.value.field == "yaml"
+    assert "aliases" in caught.value.reason
+    assert len(str(caught.value)) < 300
+
+
+def test_a_policy_name_that_is_not_text_is_not_echoed() -> None:
+    with pytest.raises(PolicyError) as caught:
+        parse_policy_document({"policies": [{**BASE, "name": ["x"] * 10_000}]})
+    assert caught.value.policy == "#1" and caught.value.field == "name"
+
+
+def test_anchors_and_merge_keys_within_reason_still_work() -> None:
+    text = """
+defaults: &defaults
+  action: k8s.restart_pod
+  params: {namespace: prod, pod: "{{ labels.pod }}"}
+policies:
+  - <<: *defaults
+    name: one
+    matchers: ['alertname="A"']
+  - <<: *defaults
+    name: two
+    matchers: ['alertname="B"']
+"""
+    assert [spec.name for spec in load_document(text)] == ["one", "two"]
+
+
+def test_yaml_nested_past_the_recursion_limit_is_refused() -> None:
+    with pytest.raises(PolicyError) as caught:
+        load_document("policies: " + "[" * 50_000 + "]" * 50_000)
+    assert caught.value.field == "yaml"
