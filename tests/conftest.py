@@ -43,6 +43,28 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
         report.longrepr = f"skipped in CI, where every integration test is required: {reason}"
 
 
+# What the test run itself is configured by; everything else an operator's shell may hold
+# for InfraAI (its settings, a kubeconfig, in-cluster service variables) is removed per test.
+_RUN_VARIABLES = ("INFRAAI_REQUIRE_INTEGRATION", "INFRAAI_TEST_")
+_SHELL_VARIABLES = (
+    *(name.upper() for name in Settings.model_fields),
+    "KUBECONFIG",
+    "KUBERNETES_SERVICE_HOST",
+    "KUBERNETES_SERVICE_PORT",
+)
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts without the shell's InfraAI, vSphere and Kubernetes settings."""
+    for name in list(os.environ):
+        upper = name.upper()
+        if upper.startswith(_RUN_VARIABLES):
+            continue
+        if upper in _SHELL_VARIABLES or upper.startswith(("INFRAAI_", "VSPHERE_")):
+            monkeypatch.delenv(name)
+
+
 async def _pg_admin() -> asyncpg.Connection:
     return await asyncpg.connect(
         host=PG_HOST, port=PG_PORT, user="postgres", database="postgres", timeout=3

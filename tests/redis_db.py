@@ -1,5 +1,6 @@
 """One Redis database number per test session, so concurrent sessions never flush each
-other's queues (every stack flushes its database before it starts)."""
+other's queues (every stack flushes its database before it starts; the session empties it
+when it ends, so the suite leaves no keys behind)."""
 
 from __future__ import annotations
 
@@ -22,16 +23,19 @@ def claim_redis_url() -> str:
         for number in (15, *range(10, 0, -1)):  # 11–14 belong to the benchmarks
             key = f"infraai:test-db:{number}"
             if admin.set(key, token, nx=True, ex=3 * 3600):
-                atexit.register(_release, admin, key, token)
+                atexit.register(_release, admin, key, token, number)
                 return f"redis://{HOST}:{PORT}/{number}"
     except Exception:  # Redis down: the tests that need it skip with a reason
         pass
     return f"redis://{HOST}:{PORT}/{FALLBACK_DB}"
 
 
-def _release(admin: object, key: str, token: str) -> None:
+def _release(admin: object, key: str, token: str, number: int) -> None:
     try:
         if admin.get(key) == token.encode():  # type: ignore[attr-defined]
+            from redis import Redis
+
+            Redis(host=HOST, port=PORT, db=number, socket_connect_timeout=1).flushdb()
             admin.delete(key)  # type: ignore[attr-defined]
     except Exception:
         pass
