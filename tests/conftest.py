@@ -65,6 +65,16 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    from tests.properties.tally import summary
+
+    lines = summary()
+    if lines:
+        terminalreporter.section("property tests")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
 async def _pg_admin() -> asyncpg.Connection:
     return await asyncpg.connect(
         host=PG_HOST, port=PG_PORT, user="postgres", database="postgres", timeout=3
