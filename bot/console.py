@@ -8,9 +8,10 @@ with the person at the terminal as the (trusted) approver — `approve 3`, `deny
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import Sequence
-from typing import TextIO
+from typing import Any, TextIO
 
 from bot.render_text import render_card, render_reply, render_status_line
 from core import commands
@@ -20,6 +21,8 @@ from core.runtime import Runtime
 
 CONSOLE_USER = "console"
 CHANNEL = "console"
+# One conversation per console process: the assistant remembers within a session.
+CONVERSATION = f"console:{os.getpid()}"
 
 
 class ConsoleNotifier:
@@ -63,6 +66,20 @@ class ConsoleNotifier:
         return MessageRef(CHANNEL, thread_ts or "0")
 
 
+def _ask_hook(runtime: Runtime) -> Any:
+    """`ask …` at the console: the assistant, in this session's conversation."""
+    from core.agent.assistant import Assistant  # LangChain loads on the first question
+    from core.agent.tools import ToolContext
+
+    async def ask(inv: commands.Invocation) -> commands.Reply:
+        context = ToolContext(user=CONSOLE_USER, conversation=CONVERSATION)
+        # Memory lives in chat_messages, so a fresh assistant per question loses nothing.
+        answer = await Assistant(runtime).ask(inv.raw, context)
+        return commands.Text(answer.text)
+
+    return ask
+
+
 async def handle_line(runtime: Runtime, line: str) -> str:
     """One console line → the text to print."""
     words = line.strip().split()
@@ -80,7 +97,9 @@ async def handle_line(runtime: Runtime, line: str) -> str:
         return outcome.message
     if verb in ("quit", "exit"):
         raise EOFError
-    reply = await commands.run_command(runtime, CONSOLE_USER, line)
+    reply = await commands.run_command(
+        runtime, CONSOLE_USER, line, ask=_ask_hook(runtime) if verb == "ask" else None
+    )
     if runtime.drain is not None:
         runtime.drain.wake()
     return render_reply(reply)

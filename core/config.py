@@ -46,6 +46,9 @@ class Settings(BaseSettings):
 
     ollama_base_url: str = "http://localhost:11434"
     ollama_model: str = "llama3.1"
+    # Always sent: Ollama silently cuts a longer prompt, system prompt first.
+    ollama_num_ctx: int = Field(default=8192, ge=1024, le=1_048_576)
+    ollama_timeout_seconds: float = Field(default=120.0, gt=0, le=3600)
 
     prometheus_url: str | None = None
     grafana_url: str | None = None

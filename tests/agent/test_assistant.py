@@ -1,0 +1,171 @@
+"""The assistant end to end: the real ChatOllama client against a fake Ollama server, the
+LangGraph loop, InfraAI's read tools on a real database, and conversation memory."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+
+from core.agent.assistant import Assistant
+from core.agent.memory import approximate_tokens
+from core.agent.prompt import SYSTEM_PROMPT
+from core.agent.tools import READ_TOOLS, ToolContext, ToolResult, redact
+from core.runtime import Runtime
+from tests.conftest import make_settings
+from tests.fakes.ollama import MODEL, FakeOllama, Turn
+from tests.helpers import install_policies, policy, rows
+from tests.peers.prometheus_stack import free_port
+
+CONTEXT = ToolContext(user="U0ALICE", conversation="T1:C0OPS:1700000000.000100")
+
+
+@pytest.fixture
+def ollama() -> Iterator[FakeOllama]:
+    fake = FakeOllama()
+    with fake.run_in_thread():
+        yield fake
+
+
+async def _runtime(db_url: str, url: str, **overrides: Any) -> Runtime:
+    settings = make_settings(db_url, ollama_base_url=url, ollama_model=MODEL, **overrides)
+    runtime = Runtime.build(settings)
+    await install_policies(runtime, policy())
+    return runtime
+
+
+@pytest.fixture
+async def runtime(db_url: str, ollama: FakeOllama) -> AsyncIterator[Runtime]:
+    rt = await _runtime(db_url, ollama.url, ollama_timeout_seconds=5)
+    yield rt
+    await rt.close()
+
+
+async def test_a_question_is_answered_with_a_tool(runtime, ollama) -> None:
+    ollama.script(
+        Turn.calls(("policies_list", {})),
+        lambda request: Turn(
+            content="One policy: "
+            + json.loads(request["messages"][-1]["content"])["data"][0]["name"]
+        ),
+    )
+    answer = await Assistant(runtime).ask("Which policies do you have?", CONTEXT)
+    assert answer.ok
+    assert answer.text == "One policy: restart-crashlooping-pod"
+    assert answer.tool_calls == [{"name": "policies_list", "args": {}}]
+    first = ollama.chats[0]
+    assert first["options"]["num_ctx"] == 8192  # always sent: Ollama cuts silently otherwise
+    assert first["messages"][0] == {"role": "system", "content": SYSTEM_PROMPT}
+    assert {t["function"]["name"] for t in first["tools"]} == set(READ_TOOLS.tools)
+    stored = await rows(runtime, 'SELECT role, content, "user" FROM chat_messages ORDER BY id')
+    assert [r["role"] for r in stored] == ["user", "assistant", "tool", "assistant"]
+    assert stored[0]["user"] == "U0ALICE"
+    assert stored[-1]["content"] == answer.text
+
+
+async def test_a_follow_up_sees_the_previous_turn(runtime, ollama) -> None:
+    ollama.script(Turn(content="Nothing is firing."), Turn(content="Still nothing."))
+    assistant = Assistant(runtime)
+    await assistant.ask("Is anything firing?", CONTEXT)
+    await assistant.ask("And now?", CONTEXT)
+    contents = [m["content"] for m in ollama.chats[1]["messages"]]
+    assert contents[1:] == ["Is anything firing?", "Nothing is firing.", "And now?"]
+    other = ToolContext(user="U0BOB", conversation="T1:C0OPS:other-thread")
+    ollama.script(Turn(content="Hello."))
+    await assistant.ask("Hi", other)
+    assert [m["content"] for m in ollama.chats[2]["messages"]][1:] == ["Hi"]
+
+
+async def test_an_unknown_tool_is_an_error_the_model_sees(runtime, ollama) -> None:
+    ollama.script(Turn.calls(("k8s_delete_everything", {})), Turn(content="I cannot do that."))
+    answer = await Assistant(runtime).ask("Delete everything", CONTEXT)
+    assert answer.ok and answer.text == "I cannot do that."
+    tool_reply = json.loads(ollama.chats[1]["messages"][-1]["content"])
+    assert tool_reply["status"] == "error"
+    assert "no tool named 'k8s_delete_everything'" in tool_reply["message"]
+
+
+async def test_bad_arguments_are_an_error_the_model_sees(runtime, ollama) -> None:
+    ollama.script(Turn.calls(("proposals_recent", {"limit": 5000})), Turn(content="Sorry."))
+    await Assistant(runtime).ask("All proposals", CONTEXT)
+    tool_reply = json.loads(ollama.chats[1]["messages"][-1]["content"])
+    assert tool_reply["status"] == "error" and "limit" in tool_reply["message"]
+
+
+async def test_the_turn_is_bounded(runtime, ollama) -> None:
+    ollama.script(*[Turn.calls(("jobs_recent", {})) for _ in range(10)])
+    answer = await Assistant(runtime, max_steps=3).ask("Loop for ever", CONTEXT)
+    assert len(ollama.chats) == 3
+    assert not ollama.chats[-1].get("tools")  # the last call may only answer
+    assert answer.text  # whatever it said, or the empty-answer sentence
+
+
+@pytest.mark.parametrize(
+    ("setup", "expected"),
+    [
+        ("down", "is unreachable"),
+        ("not pulled", "ollama pull"),
+        ("no tools", "does not support tools"),
+        ("slow", "did not answer within"),
+        ("empty", "returned an empty answer"),
+        ("string arguments", "malformed"),
+    ],
+)
+async def test_model_failures_give_one_clear_sentence(db_url, ollama, setup, expected) -> None:
+    url, overrides = ollama.url, {"ollama_timeout_seconds": 5.0}
+    if setup == "down":
+        url = f"http://127.0.0.1:{free_port()}"
+    elif setup == "not pulled":
+        ollama.models.clear()
+    elif setup == "no tools":
+        ollama.models[MODEL] = ["completion"]
+    elif setup == "slow":
+        overrides["ollama_timeout_seconds"] = 0.3
+        ollama.script(Turn(content="late", delay=2.0))
+    elif setup == "empty":
+        ollama.script(Turn(content=""))
+    else:
+        ollama.script(Turn.calls(("jobs_recent", '{"limit": 3}')))
+    runtime = await _runtime(db_url, url, **overrides)
+    try:
+        answer = await Assistant(runtime).ask("What is going on?", CONTEXT)
+    finally:
+        await runtime.close()
+    assert expected in answer.text
+    assert "Traceback" not in answer.text
+    if setup != "empty":
+        assert (not answer.ok and MODEL in answer.text) or url in answer.text
+
+
+async def test_tool_output_is_capped_and_redacted() -> None:
+    result = ToolResult("ok", ["Authorization: Bearer abcdefghijklmnop " + "x" * 5000])
+    text = result.render(1000)
+    assert len(text) < 1000 and "narrow your query" in text
+    assert "abcdefghijklmnop" not in text and "[redacted]" in text
+    assert redact("password=hunter2 token: s3cr3t xoxb-1234-5678-abcdefgh") == (
+        "password=[redacted] token: [redacted] [redacted]"
+    )
+
+
+def test_the_prompt_and_tool_schemas_fit_a_small_model() -> None:
+    from langchain_core.messages import SystemMessage
+
+    tokens = (
+        approximate_tokens([SystemMessage(SYSTEM_PROMPT)])
+        + len(json.dumps(READ_TOOLS.schemas())) // 4
+    )
+    print(f"system prompt + {len(READ_TOOLS.tools)} tool schemas ≈ {tokens} tokens")
+    assert tokens <= 1500
+    assert len(READ_TOOLS.tools) <= 15
+
+
+async def test_ask_at_the_console(runtime, ollama) -> None:
+    from bot.console import handle_line
+
+    ollama.script(Turn.calls(("proposals_recent", {"status": "pending"})), Turn(content="None."))
+    assert await handle_line(runtime, "ask any pending proposals?") == "None."
+    assert ollama.chats[0]["messages"][-1]["content"] == "any pending proposals?"
+    tool_reply = json.loads(ollama.chats[1]["messages"][-1]["content"])
+    assert tool_reply == {"status": "no data", "message": "no proposals match"}
