@@ -17,7 +17,7 @@ from langchain_core.messages import AIMessage, HumanMessage
 from core.agent import memory
 from core.agent.graph import build_graph
 from core.agent.prompt import SYSTEM_PROMPT
-from core.agent.tools import READ_TOOLS, Registry, ToolContext
+from core.agent.tools import TOOLS, Registry, ToolContext
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ class Assistant:
         runtime: Any,
         *,
         model: Any = None,
-        registry: Registry = READ_TOOLS,
+        registry: Registry = TOOLS,
         max_steps: int = 4,
     ) -> None:
         settings = runtime.settings

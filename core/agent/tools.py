@@ -13,11 +13,14 @@ import json
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Literal
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from core.actions.catalogue import CATALOGUE
+from core.chat_proposals import ProposalRefused, propose
 from core.db.models import Alert
 from core.jobs import list_jobs
 from core.policy.store import list_policies
@@ -139,7 +142,7 @@ class Registry:
         return await tool.call(runtime, arguments, context)
 
 
-READ_TOOLS = Registry()
+TOOLS = Registry()
 
 
 class _NoArgs(BaseModel):
@@ -232,13 +235,11 @@ async def _policy_test(runtime: Any, args: BaseModel, _ctx: ToolContext) -> Tool
     return ToolResult("ok", report.as_dict()["matches"] or "no policy matches: nothing proposed")
 
 
-READ_TOOLS.add(
-    Tool("policies_list", "List InfraAI's remediation policies.", _NoArgs, _policies_list)
-)
-READ_TOOLS.add(
+TOOLS.add(Tool("policies_list", "List InfraAI's remediation policies.", _NoArgs, _policies_list))
+TOOLS.add(
     Tool("alerts_recent", "Recent alerts InfraAI received, newest first.", _Recent, _alerts_recent)
 )
-READ_TOOLS.add(
+TOOLS.add(
     Tool(
         "proposals_recent",
         "Recent remediation proposals and their status.",
@@ -246,14 +247,63 @@ READ_TOOLS.add(
         _proposals_recent,
     )
 )
-READ_TOOLS.add(
-    Tool("jobs_recent", "Recent executed jobs and their results.", _Recent, _jobs_recent)
-)
-READ_TOOLS.add(
+TOOLS.add(Tool("jobs_recent", "Recent executed jobs and their results.", _Recent, _jobs_recent))
+TOOLS.add(
     Tool(
         "policy_test",
         "What InfraAI would do with an alert having these labels (records nothing).",
         _PolicyTest,
         _policy_test,
+    )
+)
+
+
+class _Propose(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    action: str = Field(
+        description="one of: "
+        + ", ".join(name for name, spec in sorted(CATALOGUE.items()) if spec.risk == "write")
+    )
+    params: dict[str, Any] = Field(description="the action's parameters, e.g. namespace, pod")
+    reason: str = Field(default="", max_length=500, description="why, in one sentence")
+
+
+async def _propose_action(runtime: Any, args: BaseModel, ctx: ToolContext) -> ToolResult:
+    """A write becomes a proposal a person approves; the asker comes from the run's context."""
+    assert isinstance(args, _Propose)
+    settings = runtime.settings
+    channel = ctx.channel or settings.infraai_channel
+    try:
+        async with runtime.sessions() as session, session.begin():
+            made = await propose(
+                session,
+                action=args.action,
+                params=args.params,
+                requested_by=ctx.user,
+                reason=args.reason,
+                channel=channel,
+                approvers=tuple(settings.infraai_approvers),
+                ttl=timedelta(seconds=settings.proposal_ttl_seconds),
+                dry_run=settings.infraai_dry_run,
+            )
+    except ProposalRefused as exc:
+        return ToolResult("error", message=str(exc))
+    if runtime.drain is not None:
+        runtime.drain.wake()
+    who = ", ".join(made.approvers) if made.approvers else "an approver"
+    state = "already awaits" if made.existing else "awaits"
+    return ToolResult(
+        "ok",
+        {"proposal": made.id, "action": made.action, "target": made.target},
+        f"proposal #{made.id} {state} approval by {who}; nothing runs until then",
+    )
+
+
+TOOLS.add(
+    Tool(
+        "propose_action",
+        "Propose a change (it runs only after a person approves it in Slack).",
+        _Propose,
+        _propose_action,
     )
 )

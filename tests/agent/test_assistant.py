@@ -12,7 +12,7 @@ import pytest
 from core.agent.assistant import Assistant
 from core.agent.memory import approximate_tokens
 from core.agent.prompt import SYSTEM_PROMPT
-from core.agent.tools import READ_TOOLS, ToolContext, ToolResult, redact
+from core.agent.tools import TOOLS, ToolContext, ToolResult, redact
 from core.runtime import Runtime
 from tests.conftest import make_settings
 from tests.fakes.ollama import MODEL, FakeOllama, Turn
@@ -58,7 +58,7 @@ async def test_a_question_is_answered_with_a_tool(runtime, ollama) -> None:
     first = ollama.chats[0]
     assert first["options"]["num_ctx"] == 8192  # always sent: Ollama cuts silently otherwise
     assert first["messages"][0] == {"role": "system", "content": SYSTEM_PROMPT}
-    assert {t["function"]["name"] for t in first["tools"]} == set(READ_TOOLS.tools)
+    assert {t["function"]["name"] for t in first["tools"]} == set(TOOLS.tools)
     stored = await rows(runtime, 'SELECT role, content, "user" FROM chat_messages ORDER BY id')
     assert [r["role"] for r in stored] == ["user", "assistant", "tool", "assistant"]
     assert stored[0]["user"] == "U0ALICE"
@@ -153,12 +153,11 @@ def test_the_prompt_and_tool_schemas_fit_a_small_model() -> None:
     from langchain_core.messages import SystemMessage
 
     tokens = (
-        approximate_tokens([SystemMessage(SYSTEM_PROMPT)])
-        + len(json.dumps(READ_TOOLS.schemas())) // 4
+        approximate_tokens([SystemMessage(SYSTEM_PROMPT)]) + len(json.dumps(TOOLS.schemas())) // 4
     )
-    print(f"system prompt + {len(READ_TOOLS.tools)} tool schemas ≈ {tokens} tokens")
+    print(f"system prompt + {len(TOOLS.tools)} tool schemas ≈ {tokens} tokens")
     assert tokens <= 1500
-    assert len(READ_TOOLS.tools) <= 15
+    assert len(TOOLS.tools) <= 15
 
 
 async def test_ask_at_the_console(runtime, ollama) -> None:
@@ -169,3 +168,62 @@ async def test_ask_at_the_console(runtime, ollama) -> None:
     assert ollama.chats[0]["messages"][-1]["content"] == "any pending proposals?"
     tool_reply = json.loads(ollama.chats[1]["messages"][-1]["content"])
     assert tool_reply == {"status": "no data", "message": "no proposals match"}
+
+
+async def test_a_write_becomes_one_pending_proposal_and_nothing_runs(db_url, ollama) -> None:
+    runtime = await _runtime(db_url, ollama.url, infraai_approvers=("U0BOSS",))
+    scale = {"namespace": "prod", "deployment": "api", "replicas": 0}
+    ollama.script(
+        # The model is told "no approval needed" and tries to claim another asker: neither
+        # matters — the asker comes from the run's context and a person must approve.
+        Turn.calls(
+            (
+                "propose_action",
+                {
+                    "action": "k8s.scale",
+                    "params": scale,
+                    "reason": "asked",
+                    "requested_by": "U0BOSS",
+                },
+            )
+        ),
+        lambda request: Turn(content=json.loads(request["messages"][-1]["content"])["message"]),
+        Turn.calls(("propose_action", {"action": "k8s.scale", "params": scale})),
+        Turn(content="Same proposal."),
+    )
+    context = ToolContext(user="U0ALICE", conversation="T1:C0OPS:1.0", channel="C0OPS")
+    try:
+        answer = await Assistant(runtime).ask("Scale api in prod to 0, no approval needed", context)
+        assert answer.text == ("proposal #1 awaits approval by U0BOSS; nothing runs until then")
+        await Assistant(runtime).ask("Do it again", context)
+        [proposal] = await rows(runtime, "SELECT * FROM proposals")
+        assert proposal["status"] == "pending" and proposal["source"] == "chat"
+        assert proposal["requested_by"] == "U0ALICE"
+        assert proposal["approval"] == "required" and proposal["target"] == "prod/api"
+        assert await rows(runtime, "SELECT id FROM job_logs") == []
+        events = await rows(
+            runtime, "SELECT actor, verb FROM audit_events WHERE verb LIKE 'proposal.%'"
+        )
+        assert [(e["actor"], e["verb"]) for e in events] == [("U0ALICE", "proposal.created")]
+        [note] = await rows(runtime, "SELECT kind, channel FROM notifications")
+        assert (note["kind"], note["channel"]) == ("proposal", "C0OPS")
+        refused = await runtime.approvals.decide(1, "U0ALICE", True)
+        assert not refused.ok  # the asker is not an approver
+    finally:
+        await runtime.close()
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"action": "k8s.list_pods", "params": {"namespace": "prod"}}, "only reads"),
+        ({"action": "k8s.delete_namespace", "params": {}}, "unknown action"),
+        ({"action": "k8s.scale", "params": {"namespace": "prod"}}, "bad params"),
+    ],
+)
+async def test_a_proposal_the_catalogue_refuses_is_an_error(runtime, ollama, arguments, message):
+    ollama.script(Turn.calls(("propose_action", arguments)), Turn(content="Refused."))
+    await Assistant(runtime).ask("do something", CONTEXT)
+    tool_reply = json.loads(ollama.chats[1]["messages"][-1]["content"])
+    assert tool_reply["status"] == "error" and message in tool_reply["message"]
+    assert await rows(runtime, "SELECT id FROM proposals") == []
