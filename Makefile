@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 INFRAAI := $(VENV)/bin/infraai
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test test-unit lint format bench clean
+.PHONY: run test test-unit lint format bench eval clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -42,6 +42,10 @@ bench: $(STAMP)
 	$(PY) -m bench.ingest
 	$(PY) -m bench.e2e
 	$(PY) -m bench.worker
+
+## eval: the assistant's cases against the configured Ollama model (OLLAMA_BASE_URL, OLLAMA_MODEL)
+eval: $(STAMP)
+	$(PY) -m evals.run --runs $${RUNS:-3}
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -14,12 +14,14 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, HumanMessage
 
-from core.agent import memory
+from core.agent import kubernetes_tools, memory
 from core.agent.graph import build_graph
 from core.agent.prompt import SYSTEM_PROMPT
 from core.agent.tools import TOOLS, Registry, ToolContext
 
 log = logging.getLogger(__name__)
+
+assert kubernetes_tools  # registers the Kubernetes read tools
 
 
 @dataclass(frozen=True)

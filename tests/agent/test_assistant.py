@@ -227,3 +227,37 @@ async def test_a_proposal_the_catalogue_refuses_is_an_error(runtime, ollama, arg
     tool_reply = json.loads(ollama.chats[1]["messages"][-1]["content"])
     assert tool_reply["status"] == "error" and message in tool_reply["message"]
     assert await rows(runtime, "SELECT id FROM proposals") == []
+
+
+async def test_pods_and_events_come_from_the_cluster(db_url, ollama, tmp_path) -> None:
+    from tests.fakes.kube_api import FakeKubeAPI, write_kubeconfig
+
+    kube = FakeKubeAPI()
+    kube.add_pod("shop", "checkout-1", restarts=14, ready=False)
+    kube.add_event("shop", kind="Pod", name="checkout-1", reason="BackOff", message="restarting")
+    url = await kube.start()
+    runtime = await _runtime(
+        db_url, ollama.url, kubeconfig=str(write_kubeconfig(tmp_path / "kubeconfig", url))
+    )
+    ollama.script(
+        Turn.calls(("k8s_list_pods", {"namespace": "shop"}), ("k8s_events", {"namespace": "shop"})),
+        Turn(content="checkout-1 restarts; BackOff."),
+    )
+    try:
+        answer = await Assistant(runtime).ask("What is wrong in shop?", CONTEXT)
+    finally:
+        await runtime.close()
+        await kube.stop()
+    assert answer.ok
+    pods, events = (json.loads(m["content"]) for m in ollama.chats[1]["messages"][-2:])
+    assert pods["status"] == "ok" and pods["data"][0]["name"] == "checkout-1"
+    assert pods["data"][0]["restarts"] == 14
+    assert events["status"] == "ok" and events["data"][0]["reason"] == "BackOff"
+    assert [r.method for r in kube.requests] == ["GET", "GET"]  # reads only
+
+
+async def test_without_a_cluster_the_tool_says_so(runtime, ollama) -> None:
+    ollama.script(Turn.calls(("k8s_list_pods", {"namespace": "shop"})), Turn(content="No cluster."))
+    await Assistant(runtime).ask("pods in shop?", CONTEXT)
+    reply = json.loads(ollama.chats[1]["messages"][-1]["content"])
+    assert reply["status"] == "error" and "not configured" in reply["message"]

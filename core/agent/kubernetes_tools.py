@@ -1,0 +1,91 @@
+"""The assistant's Kubernetes read tools: pods, a pod's log, events.
+
+Named after the catalogue (`k8s.list_pods` → `k8s_list_pods`), with the catalogue's own
+parameter models, so a name the model invents is refused before any request. The adapter is
+synchronous (the official client): its calls run in a thread, never on the event loop. The
+log is filtered (grep) and tailed here, before the model sees it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.actions.catalogue import Namespace, ObjectName, Selector
+from core.agent.tools import TOOLS, Tool, ToolContext, ToolResult
+
+
+class _Pods(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    namespace: Namespace
+    selector: Selector | None = Field(default=None, description="labels, e.g. app=api")
+
+
+class _Logs(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    namespace: Namespace
+    pod: ObjectName
+    tail: int = Field(default=100, ge=1, le=1000, description="last N lines")
+    grep: str | None = Field(default=None, max_length=100, description="keep matching lines")
+
+
+class _Events(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    namespace: Namespace
+    limit: int = Field(default=20, ge=1, le=100)
+
+
+async def _kubernetes(runtime: Any, call: str, *args: Any, **kwargs: Any) -> Any:
+    from core.execution.integrations import NotConfigured
+
+    try:
+        adapter = await asyncio.to_thread(runtime.integrations.get, "kubernetes")
+    except NotConfigured as exc:
+        return ToolResult("error", message=str(exc))
+    outcome = await asyncio.to_thread(getattr(adapter, call), *args, **kwargs)
+    return outcome
+
+
+async def _list_pods(runtime: Any, args: BaseModel, _ctx: ToolContext) -> ToolResult:
+    assert isinstance(args, _Pods)
+    outcome = await _kubernetes(runtime, "list_pods", args.namespace, args.selector)
+    if isinstance(outcome, ToolResult):
+        return outcome
+    if not outcome.data:
+        return ToolResult("no data", message=outcome.summary)
+    return ToolResult("ok", outcome.data, outcome.summary)
+
+
+async def _pod_logs(runtime: Any, args: BaseModel, _ctx: ToolContext) -> ToolResult:
+    assert isinstance(args, _Logs)
+    outcome = await _kubernetes(runtime, "pod_logs", args.namespace, args.pod, args.tail)
+    if isinstance(outcome, ToolResult):
+        return outcome
+    lines = str(outcome.data or "").splitlines()
+    if args.grep:
+        needle = args.grep.lower()  # a plain substring: no regex from the model
+        lines = [line for line in lines if needle in line.lower()]
+    if not lines:
+        return ToolResult("no data", message=f"{outcome.summary}: no matching lines")
+    return ToolResult("ok", "\n".join(lines[-args.tail :]), outcome.summary)
+
+
+async def _events(runtime: Any, args: BaseModel, _ctx: ToolContext) -> ToolResult:
+    assert isinstance(args, _Events)
+    outcome = await _kubernetes(runtime, "events", args.namespace, args.limit)
+    if isinstance(outcome, ToolResult):
+        return outcome
+    if not outcome.data:
+        return ToolResult("no data", message=f"no events in {args.namespace}")
+    return ToolResult("ok", outcome.data, outcome.summary)
+
+
+TOOLS.add(
+    Tool("k8s_list_pods", "Pods of a namespace: phase, readiness, restarts.", _Pods, _list_pods)
+)
+TOOLS.add(
+    Tool("k8s_pod_logs", "The last lines of a pod's log, optionally filtered.", _Logs, _pod_logs)
+)
+TOOLS.add(Tool("k8s_events", "Recent events of a namespace, newest first.", _Events, _events))
