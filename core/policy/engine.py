@@ -39,6 +39,10 @@ class CompiledPolicy:
     matchers: tuple[Matcher, ...]
     params: Mapping[str, CompiledParam]
     action: ActionSpec
+    # What the rendered params depend on, when every param is a literal or a plain
+    # `{{ labels.x }}` / `{{ annotations.x }}`: the decision is then a function of these
+    # values and can be remembered. None: a real template, rendered every time.
+    lookups: tuple[tuple[str, str], ...] | None = None
 
     def matches(self, labels: Mapping[str, str]) -> bool:
         for matcher in self.matchers:  # noqa: SIM110 - no generator on the hot path
@@ -76,13 +80,25 @@ def dedup_key(policy: str, action: str, params: Mapping[str, Any]) -> str:
 
 
 def compile_policy(spec: PolicySpec, order: int) -> CompiledPolicy:
+    params = {k: compile_param(v) for k, v in spec.params.items()}
+    lookups: tuple[tuple[str, str], ...] | None = tuple(
+        p.lookup for p in params.values() if p.lookup is not None
+    )
+    if any(p.template is not None and p.lookup is None for p in params.values()):
+        lookups = None
     return CompiledPolicy(
         spec=spec,
         order=order,
         matchers=tuple(parse_matcher(m) for m in spec.matchers),
-        params={k: compile_param(v) for k, v in spec.params.items()},
+        params=params,
         action=CATALOGUE[spec.action],
+        lookups=lookups,
     )
+
+
+# Decisions remembered per policy set (Alertmanager re-sends the same label sets every
+# group_interval, and many alerts share the values a policy's params read); FIFO-evicted.
+DECISION_MEMO_SIZE = 16_384
 
 
 AFFIX_KEY = 3  # characters of a literal prefix/suffix used as its bucket key
@@ -125,6 +141,7 @@ class PolicySet:
             "suffix": {},
         }
         self._unindexed: list[int] = []
+        self._decisions: dict[tuple[Any, ...], Decision] = {}
         for policy in self.policies:
             choice = _index_choice(policy)
             if choice is None:
@@ -180,8 +197,26 @@ class PolicySet:
         matched = self.matching(labels)
         if not matched:
             return []
-        context = alert_context(dict(labels), dict(annotations or {}), **extra)
-        return [render_decision(policy, context) for policy in matched]
+        decisions: list[Decision] = []
+        context: dict[str, Any] | None = None
+        for policy in matched:
+            key: tuple[Any, ...] | None = None
+            if policy.lookups is not None:
+                sources = {"labels": labels, "annotations": annotations or {}}
+                key = (policy.order, *(sources[s].get(k) for s, k in policy.lookups))
+                found = self._decisions.get(key)
+                if found is not None:
+                    decisions.append(found)
+                    continue
+            if context is None:
+                context = alert_context(dict(labels), dict(annotations or {}), **extra)
+            decision = render_decision(policy, context)
+            if key is not None:
+                if len(self._decisions) >= DECISION_MEMO_SIZE:
+                    del self._decisions[next(iter(self._decisions))]
+                self._decisions[key] = decision
+            decisions.append(decision)
+        return decisions
 
 
 def render_decision(policy: CompiledPolicy, context: dict[str, Any]) -> Decision:

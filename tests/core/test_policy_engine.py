@@ -564,3 +564,34 @@ def test_labels_from_pairs(pairs: list[str], expected: dict[str, str]) -> None:
 def test_labels_from_pairs_refuses(pair: str) -> None:
     with pytest.raises(ValueError, match="expected name=value"):
         labels_from_pairs([pair])
+
+
+def test_decisions_are_remembered_per_value_of_what_the_params_read() -> None:
+    restart = spec(
+        "restart",
+        'alertname="Crash"',
+        action="k8s.restart_pod",
+        params={"namespace": "{{ labels.namespace }}", "pod": "{{ labels.pod }}"},
+    )
+    policies = PolicySet([restart])
+    first = policies.evaluate({"alertname": "Crash", "namespace": "prod", "pod": "a", "x": "1"})
+    again = policies.evaluate({"alertname": "Crash", "namespace": "prod", "pod": "a", "x": "2"})
+    other = policies.evaluate({"alertname": "Crash", "namespace": "prod", "pod": "b"})
+    missing = policies.evaluate({"alertname": "Crash", "namespace": "prod"})
+    assert again[0] is first[0]  # the same values: the same decision, not rendered again
+    assert other[0].params_dict == {"namespace": "prod", "pod": "b"}
+    assert missing[0].error is not None and "pod" in missing[0].error
+    assert policies.evaluate({"alertname": "Crash", "namespace": "prod"})[0] is missing[0]
+
+
+def test_a_real_template_is_rendered_every_time() -> None:
+    upper = spec(
+        "upper",
+        'alertname="Crash"',
+        action="k8s.restart_pod",
+        params={"namespace": "prod", "pod": "{{ labels.pod | lower }}"},
+    )
+    policies = PolicySet([upper])
+    first = policies.evaluate({"alertname": "Crash", "pod": "A"})
+    again = policies.evaluate({"alertname": "Crash", "pod": "A"})
+    assert first[0] is not again[0] and first[0].params_dict == again[0].params_dict
