@@ -1,7 +1,7 @@
 """vSphere (vCenter / ESXi) adapter: find VMs, read their state, and run the four VM actions.
 
 The action catalogue calls this for ``vsphere.reset_vm``, ``vsphere.reboot_guest``,
-``vsphere.power_on`` and ``vsphere.power_off`` (DESIGN.md §5). It speaks the vSphere SOAP API
+``vsphere.power_on`` and ``vsphere.power_off``. It speaks the vSphere SOAP API
 through pyvmomi, which is synchronous: callers run it in a thread (the bot) or in the worker.
 
 Why it is shaped the way it is:

@@ -1,4 +1,4 @@
-"""InfraAI's configuration: the environment table of DESIGN §6 as one settings class.
+"""InfraAI's configuration: the environment table of the README as one settings class.
 
 One class so that every process (bot, worker, CLI) reads the same names with the same
 defaults, and a bad value stops start-up with one line naming the variable instead of
@@ -23,7 +23,7 @@ class ConfigError(Exception):
 
 
 class Settings(BaseSettings):
-    """Every environment variable InfraAI reads (DESIGN §6)."""
+    """Every environment variable InfraAI reads (the README's configuration table)."""
 
     model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
 
@@ -60,7 +60,7 @@ class Settings(BaseSettings):
     vsphere_password: str | None = None
     vsphere_insecure: bool = False
 
-    # Guard rails and timeouts for execution (additions to DESIGN §6; see the README).
+    # Guard rails and timeouts for execution.
     infraai_max_replicas: int = Field(default=20, ge=1, le=1000)
     infraai_action_timeout_seconds: float = Field(default=120.0, gt=0, le=3600)
     infraai_job_attempts: int = Field(default=3, ge=1, le=10)

@@ -1,4 +1,4 @@
-"""The action catalogue of DESIGN §5: names, descriptions, params schemas and risks.
+"""The action catalogue: names, descriptions, params schemas and risks.
 
 Names and parameter names are a contract — policies and the model refer to them. The
 schemas are strict (unknown params are refused, names must look like what Kubernetes and

@@ -1,4 +1,4 @@
-"""The schema of DESIGN §3. Table and column names are a contract: operators query them."""
+"""The schema. Table and column names are a contract: operators query them."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The policy model: the YAML shape of DESIGN §9 and the checks made on write.
+"""The policy model: the YAML shape of docs/policies.md and the checks made on write.
 
 A policy that fails any check is refused as a whole with a message naming the policy and
 the field, so a typo in one file never half-applies and never leaves a policy in force that
