@@ -2,18 +2,25 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 INFRAAI := $(VENV)/bin/infraai
+# `make run` installs what InfraAI needs to run; the test and lint tools come with the
+# targets that use them.
+RUNTIME := $(VENV)/.runtime-stamp
 STAMP := $(VENV)/.installed-stamp
+PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 
 .PHONY: run test test-unit lint format bench eval clean
 
-$(STAMP): pyproject.toml
+$(RUNTIME): pyproject.toml
 	python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PIP) -e .
+	touch $(RUNTIME)
+
+$(STAMP): $(RUNTIME)
+	$(PIP) -e '.[dev]'
 	touch $(STAMP)
 
 ## run: InfraAI on the embedded default (SQLite here, in-process execution, dry run, console)
-run: $(STAMP)
+run: $(RUNTIME)
 	$(INFRAAI) migrate
 	INFRAAI_POLICIES=$${INFRAAI_POLICIES:-examples/policies.yaml} \
 	INFRAAI_DRY_RUN=$${INFRAAI_DRY_RUN:-true} \
@@ -44,7 +51,7 @@ bench: $(STAMP)
 	$(PY) -m bench.worker
 
 ## eval: the assistant's cases against the configured Ollama model (OLLAMA_BASE_URL, OLLAMA_MODEL)
-eval: $(STAMP)
+eval: $(RUNTIME)
 	$(PY) -m evals.run --runs $${RUNS:-3}
 
 clean:

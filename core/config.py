@@ -25,7 +25,10 @@ class ConfigError(Exception):
 class Settings(BaseSettings):
     """Every environment variable InfraAI reads (the README's configuration table)."""
 
-    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+    # An empty variable (`DATABASE_URL=`) means unset, as in most tools, not an empty value.
+    model_config = SettingsConfigDict(
+        env_prefix="", case_sensitive=False, extra="ignore", env_ignore_empty=True
+    )
 
     database_url: str = "sqlite+aiosqlite:///./infraai.db"
     redis_url: str | None = None

@@ -215,3 +215,13 @@ def test_serve_refuses_an_out_of_date_schema(tmp_path) -> None:
     )
     assert result.returncode == 2
     assert "run `infraai migrate`" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("variable", ["DATABASE_URL", "INFRAAI_PORT", "REDIS_URL", "ALERTS_TOKEN"])
+def test_an_empty_variable_is_unset(variable, monkeypatch) -> None:
+    from core.config import Settings, load_settings
+
+    monkeypatch.setenv(variable, "")
+    assert getattr(load_settings(), variable.lower()) == Settings.model_fields[
+        variable.lower()
+    ].get_default(call_default_factory=True)
