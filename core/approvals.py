@@ -8,6 +8,7 @@ attempt — allowed, refused, too late — leaves an audit event.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,6 +26,25 @@ from core.outbox import announce_in_thread, announce_update
 log = logging.getLogger(__name__)
 
 
+_USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
+_GROUP_ID = re.compile(r"S[A-Z0-9]{2,}")
+
+
+def is_user_id(value: str) -> bool:
+    """A person's Slack id (`U…`, or `W…` on Enterprise Grid)."""
+    return _USER_ID.fullmatch(value) is not None
+
+
+def is_group_id(value: str) -> bool:
+    """A user group's Slack id (`S…`): it stands for its members, never for a person."""
+    return _GROUP_ID.fullmatch(value) is not None
+
+
+def listed_users(approvers: Sequence[str]) -> frozenset[str]:
+    """The approvers that are people; a clicker is compared with these only."""
+    return frozenset(a for a in approvers if is_user_id(a))
+
+
 class Authorizer(Protocol):
     async def may_approve(self, user: str, approvers: Sequence[str]) -> bool:
         """Whether `user` is one of `approvers` (user IDs, or members of group IDs)."""
@@ -32,13 +52,21 @@ class Authorizer(Protocol):
 
 
 class ListAuthorizer:
-    """Approvers given as user IDs; user-group IDs resolved by `members` when given."""
+    """Approvers given as user IDs; user-group IDs resolved by `members` when given.
+
+    The clicker must be a user id and is compared with user ids only: a payload naming a
+    group id as its user is not a member of that group (nor of any other).
+    """
 
     def __init__(self, members: dict[str, set[str]] | None = None) -> None:
         self._members = members or {}
 
     async def may_approve(self, user: str, approvers: Sequence[str]) -> bool:
-        return user in approvers or any(user in self._members.get(a, ()) for a in approvers)
+        if not is_user_id(user):
+            return False
+        return user in listed_users(approvers) or any(
+            user in self._members.get(a, ()) for a in approvers if is_group_id(a)
+        )
 
 
 class TrustedAuthorizer:
