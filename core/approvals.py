@@ -22,6 +22,7 @@ from core.db.models import Proposal
 from core.db.types import utcnow
 from core.execution.executor import Executor
 from core.outbox import announce_in_thread, announce_update
+from core.text import Person, Said, words
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ class TrustedAuthorizer:
 @dataclass(frozen=True)
 class DecisionOutcome:
     ok: bool
-    message: str
+    message: Said
     proposal_id: int
     status: str | None = None
     execution: str | None = None
@@ -203,8 +204,12 @@ class Approvals:
             attempted=verb,
             status=status,
         )
-        why = _TOO_LATE.get(status, status).format(who=f"<@{row.decided_by}>")
-        return DecisionOutcome(False, f"Proposal #{proposal_id}: {why}.", proposal_id, status)
+        why = _TOO_LATE.get(status, status)
+        before, who, after = why.partition("{who}")
+        parts = (before, Person(row.decided_by or "someone"), after) if who else (why,)
+        return DecisionOutcome(
+            False, words(f"Proposal #{proposal_id}: ", *parts, "."), proposal_id, status
+        )
 
 
 async def expire(session: AsyncSession, proposal_ids: list[int], now: datetime) -> list[int]:

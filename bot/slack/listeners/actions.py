@@ -14,20 +14,24 @@ import sqlalchemy as sa
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.slack import mrkdwn
 from bot.slack.listeners.background import in_background
 from core.approvals import DecisionOutcome
 from core.db.models import Proposal
 from core.runtime import Runtime
+from core.text import Said, words
 
 log = logging.getLogger(__name__)
 
 GROUP_DECISIONS_AT_ONCE = 8
 
 
-async def _ephemeral(client: AsyncWebClient, body: dict[str, Any], text: str) -> None:
+async def _ephemeral(client: AsyncWebClient, body: dict[str, Any], text: Said) -> None:
     channel = (body.get("channel") or {}).get("id") or body.get("container", {}).get("channel_id")
     try:
-        await client.chat_postEphemeral(channel=channel, user=body["user"]["id"], text=text)
+        await client.chat_postEphemeral(
+            channel=channel, user=body["user"]["id"], text=mrkdwn.said(text)
+        )
     except Exception as exc:  # the decision stands; only the courtesy message is lost
         log.warning("ephemeral reply failed: %s", exc)
 
@@ -80,14 +84,14 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             runtime.drain.wake()
         verb = "approved" if approve else "denied"
         if refused or not ids:
-            text = f"{done} of {len(ids)} pending proposals {verb}."
-            if refused:
-                text += (
-                    " "
-                    + refused[0]
-                    + (f" (and {len(refused) - 1} more)" if len(refused) > 1 else "")
-                )
-            await _ephemeral(client, body, text)
+            summary = f"{done} of {len(ids)} pending proposals {verb}."
+            if not refused:
+                await _ephemeral(client, body, summary)
+                return
+            first = refused[0]
+            more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
+            parts = first.parts if not isinstance(first, str) else (first,)
+            await _ephemeral(client, body, words(summary, " ", *parts, more))
 
     @app.action("proposal_approve")
     async def approve(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
+from bot.slack import mrkdwn
 from bot.slack.listeners.background import in_background
 from bot.slack.render import render_reply
 from core.commands import run_command
@@ -15,16 +16,12 @@ from core.runtime import Runtime
 log = logging.getLogger(__name__)
 
 
-def slack_unescape(text: str) -> str:
-    """Slack sends what people type with `&`, `<`, `>` escaped; commands want the text
-    as typed (a policy's YAML may hold `>` or `&`)."""
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-
-
 def register(app: AsyncApp, runtime: Runtime) -> None:
     async def answer(command: dict[str, Any], respond: AsyncRespond) -> None:
         try:
-            text = slack_unescape(command.get("text", ""))
+            # Slack escapes what people type; commands want it as typed (a policy's YAML may
+            # hold `>` or `&`). The reply is escaped again when it is rendered.
+            text = mrkdwn.unescape(command.get("text", ""))
             reply = await run_command(runtime, command["user_id"], text)
         except Exception:
             log.exception("/infraai %s failed", command.get("text", ""))

@@ -8,8 +8,8 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp, AsyncSay
 
+from bot.slack import mrkdwn
 from bot.slack.listeners.background import in_background
-from bot.slack.listeners.commands import slack_unescape
 from bot.slack.render import render_reply
 from core.commands import COMMANDS, run_command
 from core.runtime import Runtime
@@ -19,7 +19,7 @@ _MENTION = re.compile(r"<@[A-Z0-9]+>")
 
 def register(app: AsyncApp, runtime: Runtime) -> None:
     async def reply(event: dict[str, Any], say: AsyncSay) -> None:
-        text = slack_unescape(_MENTION.sub("", event.get("text", ""))).strip()
+        text = mrkdwn.unescape(_MENTION.sub("", event.get("text", ""))).strip()
         thread = event.get("thread_ts") or event.get("ts")
         first = text.split(" ", 1)[0].lower() if text else "help"
         line = text if first in COMMANDS else f"ask {text}"
