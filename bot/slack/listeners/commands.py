@@ -7,7 +7,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
-from bot.slack import mrkdwn
+from bot.slack import mrkdwn, payloads
 from bot.slack.listeners.background import in_background
 from bot.slack.render import render_reply
 from core.commands import run_command
@@ -18,13 +18,19 @@ log = logging.getLogger(__name__)
 
 def register(app: AsyncApp, runtime: Runtime) -> None:
     async def answer(command: dict[str, Any], respond: AsyncRespond) -> None:
+        user = payloads.text_field(command, "user_id")
+        if user is None:
+            await respond(text="That command came without a user.", response_type="ephemeral")
+            return
         try:
             # Slack escapes what people type; commands want it as typed (a policy's YAML may
             # hold `>` or `&`). The reply is escaped again when it is rendered.
-            text = mrkdwn.unescape(command.get("text", ""))
-            reply = await run_command(runtime, command["user_id"], text)
+            text = mrkdwn.unescape(payloads.text_field(command, "text") or "")
+            reply = await run_command(runtime, user, text)
         except Exception:
-            log.exception("/infraai %s failed", command.get("text", ""))
+            # A bug, not the input: the trace is for us, without what was typed (it may
+            # hold a pasted secret).
+            log.exception("/infraai failed")
             await respond(
                 text="Something went wrong running that command; it has been logged.",
                 response_type="ephemeral",
