@@ -56,3 +56,13 @@ def click_message_ts(body: dict[str, Any]) -> str | None:
 def text_field(fields: dict[str, Any], name: str) -> str | None:
     """A non-empty string field of a command or an event, else None."""
     return _text(fields.get(name))
+
+
+def is_http_url(value: object) -> bool:
+    """A response_url worth posting to (Slack's are https; the tests' fake is http)."""
+    return (
+        isinstance(value, str)
+        and value.startswith(("https://", "http://"))
+        and value.isprintable()
+        and " " not in value
+    )

@@ -16,11 +16,25 @@ from core.runtime import Runtime
 log = logging.getLogger(__name__)
 
 
+async def _respond(respond: AsyncRespond, **message: Any) -> None:
+    """Answer through the command's response_url; a failure to deliver is logged, not raised
+    (the command has run; only the answer is lost)."""
+    try:
+        await respond(**message)
+    except Exception as exc:
+        log.warning("/infraai answer not delivered: %s", type(exc).__name__)
+
+
 def register(app: AsyncApp, runtime: Runtime) -> None:
     async def answer(command: dict[str, Any], respond: AsyncRespond) -> None:
+        if not payloads.is_http_url(command.get("response_url")):
+            log.warning("/infraai without a response_url: nowhere to answer, not run")
+            return
         user = payloads.text_field(command, "user_id")
         if user is None:
-            await respond(text="That command came without a user.", response_type="ephemeral")
+            await _respond(
+                respond, text="That command came without a user.", response_type="ephemeral"
+            )
             return
         try:
             # Slack escapes what people type; commands want it as typed (a policy's YAML may
@@ -31,15 +45,15 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             # A bug, not the input: the trace is for us, without what was typed (it may
             # hold a pasted secret).
             log.exception("/infraai failed")
-            await respond(
+            await _respond(
+                respond,
                 text="Something went wrong running that command; it has been logged.",
                 response_type="ephemeral",
             )
             return
         text, blocks = render_reply(reply)
-        await respond(
-            text=text, blocks=blocks, response_type="in_channel" if reply.public else "ephemeral"
-        )
+        scope = "in_channel" if reply.public else "ephemeral"
+        await _respond(respond, text=text, blocks=blocks, response_type=scope)
         if runtime.drain is not None:
             runtime.drain.wake()
 
