@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp, AsyncBoltRequest
 from slack_bolt.response import BoltResponse
@@ -80,7 +81,10 @@ def mount(
         raise ValueError("HTTP mode needs SLACK_SIGNING_SECRET")
 
     async def slack_events(request: web.Request) -> web.StreamResponse:
-        raw = await request.read()
+        try:
+            raw = await request.read()
+        except (HttpProcessingError, web.RequestPayloadError):  # e.g. gzip that is not
+            return web.json_response({"error": "the body could not be decoded"}, status=400)
         try:
             text = inbound.read(secret, raw, request.headers, request.charset)
         except inbound.Refused as refused:
@@ -90,9 +94,7 @@ def mount(
                 text=inbound.refusal_body(refused),
                 content_type="application/json",
             )
-        bolt_request = AsyncBoltRequest(
-            body=text, query=request.query_string, headers=dict(request.headers)
-        )
+        bolt_request = inbound.bolt_request(text, request.query_string, request.headers)
         bolt_response: Any = await app.async_dispatch(bolt_request)
         return await to_aiohttp_response(bolt_response)
 

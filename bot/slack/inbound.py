@@ -18,6 +18,9 @@ Here, in this order:
 4. `shape_problem`: the fields Bolt's context extraction and matchers read have the types
    Slack gives them — else 400.
 
+`bolt_request` then builds Bolt's request, correcting one misreading of Bolt's (a slash
+command whose text holds the word `payload`, see `misread_form`).
+
 Bolt still verifies the signature itself afterwards (the same bytes pass); its log line for
 a failed verification holds the whole body, so that logger is turned down (see `quiet_bolt`).
 """
@@ -32,7 +35,11 @@ import re
 import time
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import parse_qsl
 
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.request.async_internals import build_async_context
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.request.internals import parse_body
 
 MAX_SKEW_SECONDS = 60 * 5
@@ -87,11 +94,25 @@ def _too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
     return False
 
 
+def misread_form(text: str, content_type: str | None) -> dict[str, str] | None:
+    """The form's fields when Bolt would misread it, else None.
+
+    Bolt takes any form body *containing* the word `payload` for an interactivity payload
+    and, finding no `payload=` field, reads it as empty: `/infraai ask what is the payload`
+    matched no listener and got no answer.
+    """
+    if content_type == "application/json" or text.startswith("{") or "payload" not in text:
+        return None
+    fields = dict(parse_qsl(text, keep_blank_values=True))
+    return fields if "payload" not in fields else None
+
+
 def parse(text: str, content_type: str | None) -> dict[str, Any]:
-    """The body as Bolt will read it (same function), refused when it is not a bounded
-    JSON object: Bolt would crash on a list, and a deep one on anything that recurses."""
+    """The body as Bolt reads it (same function, but a form with the word `payload` in it
+    read as the form it is), refused when it is not a bounded JSON object: Bolt would crash
+    on a list, and a deep one on anything that recurses."""
     try:
-        body = parse_body(text, content_type)
+        body = misread_form(text, content_type) or parse_body(text, content_type)
     except (ValueError, RecursionError):  # bad JSON; an integer over 4,300 digits
         raise Refused(400, "the body is not a Slack payload") from None
     if not isinstance(body, dict):
@@ -193,16 +214,29 @@ def _has_id(holder: object, key: str = "id") -> bool:
     return isinstance(holder, dict) and isinstance(holder.get(key), str) and bool(holder[key])
 
 
+def content_type_of(headers: Mapping[str, str]) -> str | None:
+    claimed = headers.get("Content-Type")
+    return claimed.split(";")[0] if claimed else None  # as Bolt reads it
+
+
 def read(secret: str, raw: bytes, headers: Mapping[str, str], charset: str | None) -> str:
     """The verified, decoded body, fit for Bolt; `Refused` otherwise."""
     verify(secret, raw, headers)
     text = decode(raw, charset)
-    claimed = headers.get("Content-Type")
-    content_type = claimed.split(";")[0] if claimed else None  # as Bolt reads it
-    problem = shape_problem(parse(text, content_type))
+    problem = shape_problem(parse(text, content_type_of(headers)))
     if problem:
         raise Refused(400, f"malformed Slack payload: {problem}")
     return text
+
+
+def bolt_request(text: str, query: str, headers: Mapping[str, str]) -> AsyncBoltRequest:
+    """Bolt's request for a body `read` accepted, with a misread form put right."""
+    request = AsyncBoltRequest(body=text, query=query, headers=dict(headers))
+    fields = misread_form(text, content_type_of(headers))
+    if fields is not None:
+        request.body = fields
+        request.context = build_async_context(AsyncBoltContext({}), fields)
+    return request
 
 
 def refusal_body(refused: Refused) -> str:
