@@ -22,6 +22,7 @@ from urllib.parse import urlencode
 import pytest
 
 from tests.fakes.slack_signing import (
+    app_mention_event,
     block_actions_payload,
     event_callback_body,
     sign,
@@ -29,7 +30,7 @@ from tests.fakes.slack_signing import (
     slash_command_body,
     slash_command_payload,
 )
-from tests.helpers import count, crashloop, payload, policy
+from tests.helpers import count, crashloop, eventually, payload, policy
 from tests.stack import CHANNEL, SECRET, STRANGER, Stack, make_stack
 
 FORM = "application/x-www-form-urlencoded"
@@ -370,3 +371,23 @@ async def test_a_command_mentioning_payload_is_still_a_command(stack: Stack, tex
     assert status == 200
     [answer] = await stack.slack.wait_for(lambda: stack.slack.responses(url), timeout=10)
     assert answer.body.get("text")
+
+
+async def test_a_mention_reply_slack_refuses_is_one_log_line(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A thread reply Slack answers with an error (not in channel, an outage) is lost, and
+    said so in one line: no traceback."""
+    caplog.set_level(logging.INFO)
+    stack.slack.fail_next(status=500, methods=["chat.postMessage"])
+    body = event_callback_body(
+        app_mention_event("<@U0FAKEBOT> help", channel_id=CHANNEL, ts="1700000200.000100")
+    )
+    assert (await post(stack, body, signed_headers(SECRET, body)))[0] == 200
+    await stack.slack.wait_for(lambda: stack.slack.calls_to("chat.postMessage"), timeout=10)
+
+    async def delivery_notes() -> list[str]:
+        return [r.getMessage() for r in caplog.records if "not delivered" in r.getMessage()]
+
+    await eventually(delivery_notes, bool, within=10, what="the undelivered reply logged")
+    assert_clean_logs(caplog)

@@ -7,7 +7,9 @@ import logging
 import re
 from typing import Any
 
+import aiohttp
 from slack_bolt.async_app import AsyncApp, AsyncSay
+from slack_sdk.errors import SlackApiError
 
 from bot.slack import mrkdwn, payloads
 from bot.slack.listeners.background import in_background
@@ -32,7 +34,11 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         line = text if first in COMMANDS else f"ask {text}"
         reply = await run_command(runtime, payloads.text_field(event, "user") or "", line)
         body_text, blocks = render_reply(reply)
-        await say(text=body_text, blocks=blocks, thread_ts=thread)
+        try:
+            await say(text=body_text, blocks=blocks, thread_ts=thread)
+        except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+            # Not in the channel, an outage: the answer is lost, and one line says so.
+            log.warning("mention reply not delivered: %s", type(exc).__name__)
 
     @app.event("app_mention")
     async def on_mention(event: dict[str, Any], say: AsyncSay) -> None:
