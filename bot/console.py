@@ -77,7 +77,7 @@ async def handle_line(runtime: Runtime, line: str) -> str:
         )
         if runtime.drain is not None:
             runtime.drain.wake()
-        return str(outcome.message)
+        return outcome.message
     if verb in ("quit", "exit"):
         raise EOFError
     reply = await commands.run_command(runtime, CONSOLE_USER, line)

@@ -22,7 +22,7 @@ from core.db.models import Proposal
 from core.db.types import utcnow
 from core.execution.executor import Executor
 from core.outbox import announce_in_thread, announce_update
-from core.text import Person, Said, words
+from core.text import Person, words
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ class TrustedAuthorizer:
 @dataclass(frozen=True)
 class DecisionOutcome:
     ok: bool
-    message: Said
+    message: str  # may be `core.text.Words`, naming who decided
     proposal_id: int
     status: str | None = None
     execution: str | None = None
@@ -204,12 +204,13 @@ class Approvals:
             attempted=verb,
             status=status,
         )
-        why = _TOO_LATE.get(status, status)
-        before, who, after = why.partition("{who}")
-        parts = (before, Person(row.decided_by or "someone"), after) if who else (why,)
-        return DecisionOutcome(
-            False, words(f"Proposal #{proposal_id}: ", *parts, "."), proposal_id, status
-        )
+        before, who, after = _TOO_LATE.get(status, status).partition("{who}")
+        if who:
+            decider = Person(row.decided_by or "someone")
+            message = words(f"Proposal #{proposal_id}: {before}", decider, f"{after}.")
+        else:
+            message = words(f"Proposal #{proposal_id}: {before}.")
+        return DecisionOutcome(False, message, proposal_id, status)
 
 
 async def expire(session: AsyncSession, proposal_ids: list[int], now: datetime) -> list[int]:

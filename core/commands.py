@@ -30,7 +30,7 @@ from core.policy.testing import AlertUnderTest, TestReport, describe_test, label
 from core.proposals import ProposalView, list_proposals
 from core.runtime import Runtime
 from core.switches import AUTO_PAUSED, get_switch, set_switch
-from core.text import Person, Said, words
+from core.text import Person, words
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class Reply:
 
 @dataclass(frozen=True)
 class Text(Reply):
-    text: Said
+    text: str  # may be `core.text.Words`, naming people
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,7 @@ class Status(Reply):
 @dataclass(frozen=True)
 class Decided(Reply):
     ok: bool
-    text: Said
+    text: str
 
 
 @dataclass
@@ -245,7 +245,7 @@ async def cmd_policy(inv: Invocation) -> Reply:
     if len(inv.args) != 2:
         return Error("Which policy?", usage=f"policy {verb} NAME")
     name = inv.args[1]
-    message: Said
+    message: str
     try:
         async with runtime.sessions() as session, session.begin():
             if verb == "delete":

@@ -1,10 +1,11 @@
 """Words for people, with the people in them kept apart from the words.
 
 Core never writes a chat platform's markup (a Slack mention `<@U…>` is Slack's to write).
-A message that names a person holds a `Person` part, and each surface shows people its own
-way: a mention in Slack, the id at the console. Keeping people out of the string is also what
-lets the Slack surface escape every character of the words, so text from outside inside a
-message (a policy name, an error, a worker's name) can never become a mention or `<!channel>`.
+A message that names a person is `Words`: a plain string (people shown by their id, which is
+what the console prints and what comparisons see) that also keeps its parts, so the Slack
+surface can show each `Person` as a mention and escape every other character. Keeping people
+out of the characters is what lets outside text inside a message (a policy name, an error, a
+worker's name) never become a mention or `<!channel>`.
 """
 
 from __future__ import annotations
@@ -19,18 +20,21 @@ class Person:
     id: str
 
 
-@dataclass(frozen=True)
-class Words:
-    """Plain text and the people it names, in order."""
+class Words(str):
+    """Plain text that remembers which parts of it are people (see the module docstring).
+
+    Anything built from it with `+` or an f-string is a plain `str` again: the people become
+    text, which a surface escapes — the safe direction.
+    """
 
     parts: tuple[str | Person, ...]
 
-    def __str__(self) -> str:
-        return "".join(part if isinstance(part, str) else part.id for part in self.parts)
+    def __new__(cls, parts: tuple[str | Person, ...]) -> Words:
+        plain = "".join(part if isinstance(part, str) else part.id for part in parts)
+        self = super().__new__(cls, plain)
+        self.parts = parts
+        return self
 
 
 def words(*parts: str | Person) -> Words:
     return Words(tuple(parts))
-
-
-Said = str | Words  # what a command or a decision says: plain text, or words naming people

@@ -70,7 +70,7 @@ def build_app(runtime: Runtime, client: AsyncWebClient) -> AsyncApp:
 
 
 def mount(
-    web_app: web.Application, app: AsyncApp, *, secret: str, path: str = "/slack/events"
+    web_app: web.Application, app: AsyncApp, path: str = "/slack/events", *, secret: str
 ) -> None:
     """HTTP mode: one Request URL for events, the slash command and interactivity.
 

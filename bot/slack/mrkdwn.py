@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from core.approvals import is_group_id, is_user_id
-from core.text import Person, Said
+from core.text import Person, Words
 
 SECTION_TEXT = 2900  # under Slack's 3,000 per section, with room for a cut mark
 MAX_SECTIONS = 10
@@ -65,10 +65,10 @@ def mention(slack_id: str) -> Mrkdwn:
     return escape(slack_id)
 
 
-def said(text: Said) -> Mrkdwn:
-    """What core says (plain text, or words naming people) as mrkdwn: the people become
-    mentions, every other character is escaped."""
-    if isinstance(text, str):
+def said(text: str) -> Mrkdwn:
+    """What core says as mrkdwn: the people `Words` name become mentions, every other
+    character is escaped."""
+    if not isinstance(text, Words):
         return escape(text)
     return compose(*(mention(p.id) if isinstance(p, Person) else p for p in text.parts))
 

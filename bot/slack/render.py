@@ -11,12 +11,11 @@ from typing import Any
 from bot.slack import blocks, mrkdwn
 from core import commands as c
 from core.policy.store import export_document
-from core.text import Said
 
 Message = tuple[str, list[dict[str, Any]]]
 
 
-def _text(text: Said) -> Message:
+def _text(text: str) -> Message:
     """Core's words, escaped: what a person typed or a command echoes stays text."""
     return mrkdwn.message(mrkdwn.said(text))
 

@@ -256,7 +256,7 @@ def authorised_targets(data: Any, messages: dict[int, str]) -> set[int]:
         return set()
     action_id, value = actions[0].get("action_id"), actions[0].get("value")
     if action_id in ("proposal_approve", "proposal_deny"):
-        if isinstance(value, str) and re.fullmatch(r"[1-9][0-9]*", value):
+        if isinstance(value, str) and re.fullmatch(r"[1-9][0-9]{0,17}", value):
             return {int(value)}
         return set()
     if action_id in ("group_approve", "group_deny"):

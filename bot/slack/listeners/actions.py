@@ -20,7 +20,7 @@ from bot.slack.listeners.background import in_background
 from core.approvals import DecisionOutcome
 from core.db.models import Proposal
 from core.runtime import Runtime
-from core.text import Said, words
+from core.text import Words, words
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ NOT_A_PROPOSAL = "That button does not name a proposal."
 UNKNOWN_BUTTON = "That button is not one InfraAI knows."
 
 
-async def _ephemeral(client: AsyncWebClient, body: dict[str, Any], text: Said) -> None:
+async def _ephemeral(client: AsyncWebClient, body: dict[str, Any], text: str) -> None:
     channel, user = payloads.click_channel(body), payloads.clicker(body)
     if channel is None or user is None:
         log.warning("a click without a channel or a user: nobody to answer")
@@ -102,7 +102,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
                 return
             first = refused[0]
             more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
-            parts = first.parts if not isinstance(first, str) else (first,)
+            parts = first.parts if isinstance(first, Words) else (first,)
             await _ephemeral(client, body, words(summary, " ", *parts, more))
 
     @app.action("proposal_approve")
