@@ -57,7 +57,7 @@ def render_status_line(card: ProposalCard) -> str:
 
 def render_reply(reply: c.Reply) -> str:
     if isinstance(reply, c.Text | c.Decided):
-        return reply.text
+        return str(reply.text)  # people by their id
     if isinstance(reply, c.Error):
         return reply.text + (f"\nusage: {reply.usage}" if reply.usage else "")
     if isinstance(reply, c.Help):

@@ -104,7 +104,7 @@ async def serve(
                 await socket_handler.connect_async()  # type: ignore[no-untyped-call]
                 log.info("Slack: Socket Mode connected")
             else:
-                mount(app, bolt)
+                mount(app, bolt, secret=settings.slack_signing_secret or "")
                 log.info("Slack: HTTP mode at POST /slack/events")
         runner = make_runner(app, access_log=None)
         await runner.setup()

@@ -8,6 +8,7 @@ attempt — allowed, refused, too late — leaves an audit event.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,8 +22,28 @@ from core.db.models import Proposal
 from core.db.types import utcnow
 from core.execution.executor import Executor
 from core.outbox import announce_in_thread, announce_update
+from core.text import Person, words
 
 log = logging.getLogger(__name__)
+
+
+_USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
+_GROUP_ID = re.compile(r"S[A-Z0-9]{2,}")
+
+
+def is_user_id(value: str) -> bool:
+    """A person's Slack id (`U…`, or `W…` on Enterprise Grid)."""
+    return _USER_ID.fullmatch(value) is not None
+
+
+def is_group_id(value: str) -> bool:
+    """A user group's Slack id (`S…`): it stands for its members, never for a person."""
+    return _GROUP_ID.fullmatch(value) is not None
+
+
+def listed_users(approvers: Sequence[str]) -> frozenset[str]:
+    """The approvers that are people; a clicker is compared with these only."""
+    return frozenset(a for a in approvers if is_user_id(a))
 
 
 class Authorizer(Protocol):
@@ -32,13 +53,21 @@ class Authorizer(Protocol):
 
 
 class ListAuthorizer:
-    """Approvers given as user IDs; user-group IDs resolved by `members` when given."""
+    """Approvers given as user IDs; user-group IDs resolved by `members` when given.
+
+    The clicker must be a user id and is compared with user ids only: a payload naming a
+    group id as its user is not a member of that group (nor of any other).
+    """
 
     def __init__(self, members: dict[str, set[str]] | None = None) -> None:
         self._members = members or {}
 
     async def may_approve(self, user: str, approvers: Sequence[str]) -> bool:
-        return user in approvers or any(user in self._members.get(a, ()) for a in approvers)
+        if not is_user_id(user):
+            return False
+        return user in listed_users(approvers) or any(
+            user in self._members.get(a, ()) for a in approvers if is_group_id(a)
+        )
 
 
 class TrustedAuthorizer:
@@ -51,7 +80,7 @@ class TrustedAuthorizer:
 @dataclass(frozen=True)
 class DecisionOutcome:
     ok: bool
-    message: str
+    message: str  # may be `core.text.Words`, naming who decided
     proposal_id: int
     status: str | None = None
     execution: str | None = None
@@ -175,8 +204,13 @@ class Approvals:
             attempted=verb,
             status=status,
         )
-        why = _TOO_LATE.get(status, status).format(who=f"<@{row.decided_by}>")
-        return DecisionOutcome(False, f"Proposal #{proposal_id}: {why}.", proposal_id, status)
+        before, who, after = _TOO_LATE.get(status, status).partition("{who}")
+        if who:
+            decider = Person(row.decided_by or "someone")
+            message = words(f"Proposal #{proposal_id}: {before}", decider, f"{after}.")
+        else:
+            message = words(f"Proposal #{proposal_id}: {before}.")
+        return DecisionOutcome(False, message, proposal_id, status)
 
 
 async def expire(session: AsyncSession, proposal_ids: list[int], now: datetime) -> list[int]:

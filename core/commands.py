@@ -30,6 +30,7 @@ from core.policy.testing import AlertUnderTest, TestReport, describe_test, label
 from core.proposals import ProposalView, list_proposals
 from core.runtime import Runtime
 from core.switches import AUTO_PAUSED, get_switch, set_switch
+from core.text import Person, words
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class Reply:
 
 @dataclass(frozen=True)
 class Text(Reply):
-    text: str
+    text: str  # may be `core.text.Words`, naming people
 
 
 @dataclass(frozen=True)
@@ -244,16 +245,17 @@ async def cmd_policy(inv: Invocation) -> Reply:
     if len(inv.args) != 2:
         return Error("Which policy?", usage=f"policy {verb} NAME")
     name = inv.args[1]
+    message: str
     try:
         async with runtime.sessions() as session, session.begin():
             if verb == "delete":
                 await delete_policy(session, name, actor)
-                message = f"Policy `{name}` deleted by <@{inv.user}>."
+                message = words(f"Policy `{name}` deleted by ", Person(inv.user), ".")
             else:
                 changed = await set_enabled(session, name, verb == "enable", actor)
                 state = "enabled" if verb == "enable" else "disabled"
                 message = (
-                    f"Policy `{name}` {state} by <@{inv.user}>."
+                    words(f"Policy `{name}` {state} by ", Person(inv.user), ".")
                     if changed
                     else f"Policy `{name}` was already {state}."
                 )
@@ -316,7 +318,7 @@ async def _set_pause(inv: Invocation, paused: bool) -> Reply:
         text += ": auto policies now wait for a person's approval."
     else:
         text = "▶️ Auto-remediation resumed." if changed else "Auto-remediation was not paused."
-    return Text(f"{text} (<@{inv.user}>)", public=changed)
+    return Text(words(f"{text} (", Person(inv.user), ")"), public=changed)
 
 
 @command("pause")

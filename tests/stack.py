@@ -113,7 +113,7 @@ async def make_stack(
     if policies:
         await install_policies(runtime, *policies)
     app = create_app(runtime)
-    mount(app, build_app(runtime, client))
+    mount(app, build_app(runtime, client), secret=SECRET)
     runtime.start_background(maintenance_seconds=0.2)
     async with TestClient(TestServer(app, host="127.0.0.1")) as test_client:
         yield Stack(runtime, fake, test_client)

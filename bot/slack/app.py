@@ -7,12 +7,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from aiohttp.http_exceptions import HttpProcessingError
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp, AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.slack import inbound
 from bot.slack.listeners import register_listeners
 from core.config import Settings
 from core.runtime import Runtime
@@ -61,21 +63,38 @@ def build_app(runtime: Runtime, client: AsyncWebClient) -> AsyncApp:
         process_before_response=True,
         raise_error_for_unhandled_request=False,
     )
+    inbound.quiet_bolt()
     app.middleware(skip_retries)
     register_listeners(app, runtime)
     return app
 
 
-def mount(web_app: web.Application, app: AsyncApp, path: str = "/slack/events") -> None:
-    """HTTP mode: one Request URL for events, the slash command and interactivity."""
+def mount(
+    web_app: web.Application, app: AsyncApp, path: str = "/slack/events", *, secret: str
+) -> None:
+    """HTTP mode: one Request URL for events, the slash command and interactivity.
+
+    Each request is verified and its body checked (`bot.slack.inbound`) before Bolt builds
+    a request from it: what cannot be verified is 401, what is not a Slack payload 400.
+    """
+    if not secret:
+        raise ValueError("HTTP mode needs SLACK_SIGNING_SECRET")
 
     async def slack_events(request: web.Request) -> web.StreamResponse:
-        # slack_sdk's verifier raises on a timestamp that is not a number (a 500 with a
-        # traceback); a request that cannot be verified is unauthenticated.
-        timestamp = request.headers.get("X-Slack-Request-Timestamp")
-        if timestamp is not None and not timestamp.strip().isdigit():
-            return web.Response(status=401, text="invalid request timestamp")
-        bolt_request = await to_bolt_request(request)
+        try:
+            raw = await request.read()
+        except (HttpProcessingError, web.RequestPayloadError):  # e.g. gzip that is not
+            return web.json_response({"error": "the body could not be decoded"}, status=400)
+        try:
+            text = inbound.read(secret, raw, request.headers, request.charset)
+        except inbound.Refused as refused:
+            log.info("slack request refused (%s): %s", refused.status, refused.reason)
+            return web.Response(
+                status=refused.status,
+                text=inbound.refusal_body(refused),
+                content_type="application/json",
+            )
+        bolt_request = inbound.bolt_request(text, request.query_string, request.headers)
         bolt_response: Any = await app.async_dispatch(bolt_request)
         return await to_aiohttp_response(bolt_response)
 

@@ -1,5 +1,8 @@
 """Who may approve, for Slack: user IDs directly, user groups through usergroups.users.list.
 
+Only a user id (`U…`/`W…`) can approve, and only by matching a user-id approver or being a
+member of a listed group (`S…`): a group id in a click's `user.id` matches nothing.
+
 Group membership is cached briefly (a click must be answered fast, and membership changes
 rarely); a failed lookup refuses — an approval is never granted on an error.
 """
@@ -12,6 +15,8 @@ from collections.abc import Sequence
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
+
+from core.approvals import is_group_id, is_user_id, listed_users
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +41,13 @@ class SlackAuthorizer:
         return users
 
     async def may_approve(self, user: str, approvers: Sequence[str]) -> bool:
-        if user in approvers:
+        """User ids are compared with user ids only: a payload whose `user.id` is a group's
+        id (`S…`) is no one, even when that group is listed."""
+        if not is_user_id(user):
+            return False
+        if user in listed_users(approvers):
             return True
         for approver in approvers:
-            if approver.startswith("S") and user in await self.members(approver):
+            if is_group_id(approver) and user in await self.members(approver):
                 return True
         return False

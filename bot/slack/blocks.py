@@ -3,20 +3,21 @@
 Every builder keeps Slack's limits by construction (block count, text lengths, field counts,
 button sizes), because Slack refuses a whole message with `invalid_blocks` when one part is
 too long — and an alert storm or a 10 kB annotation must still produce a message people can
-act on. Strings that come from alerts, params or people are escaped (`&`, `<`, `>`), so a
-label value can never become a `<!channel>` mention or a link.
+act on. Strings that come from alerts, params or people are escaped (`&`, `<`, `>`) through
+`bot.slack.mrkdwn`, the one text builder every route to Slack uses, so a label value can never
+become a `<!channel>` mention or a link.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from bot.emoji import HEALTH_EMOJI, SEVERITY_EMOJI, STATUS_EMOJI
+from bot.slack import mrkdwn
 from core.cards import ProposalCard
 from core.db.models import PROPOSAL_STATUSES
 from core.policy.spec import PolicySpec
@@ -69,40 +70,19 @@ ACTION_NOUN = {
     "k8s.events": ("namespace", "namespaces"),
 }
 
-_SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
-_SLACK_GROUP = re.compile(r"^S[A-Z0-9]{2,}$")
-
-
 # --- text ------------------------------------------------------------------------------
-
-
-def escape(text: object) -> str:
-    """Slack's required escaping of `&`, `<`, `>` (so `<!channel>` stays text)."""
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _clip(text: object, limit: int) -> str:
     """Escaped `text`, at most `limit` characters once escaped (`…` marks a cut)."""
     raw = str(text)
-    escaped = escape(raw[: limit + 1])  # escaping never shortens, so the rest cannot fit
+    escaped = mrkdwn.escape(raw[: limit + 1])  # escaping never shortens, so the rest cannot fit
     if len(escaped) <= limit:
         return escaped
     head = escaped[: limit - 1]
     amp = head.rfind("&")
     if amp != -1 and ";" not in head[amp:]:
         head = head[:amp]  # never half an entity
-    return head + "…"
-
-
-def _cut(mrkdwn: str, limit: int) -> str:
-    """Shorten already-built mrkdwn without leaving half an entity or half a `<link>`."""
-    if len(mrkdwn) <= limit:
-        return mrkdwn
-    head = mrkdwn[: limit - 1]
-    if head.rfind("<") > head.rfind(">"):
-        head = head[: head.rfind("<")]
-    if head.rfind("&") > head.rfind(";"):
-        head = head[: head.rfind("&")]
     return head + "…"
 
 
@@ -127,36 +107,12 @@ def _value_text(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
-def _link(url: str | None, label: str) -> str | None:
-    """A `<url|label>` link for http(s) URLs of sane length; anything else is not linked."""
-    if not url or not url.startswith(("http://", "https://")) or len(url) > 1500:
-        return None
-    safe = escape(url.replace("|", "%7C").replace(" ", "%20"))
-    return f"<{safe}|{label}>"
-
-
-def mention(slack_id: str) -> str:
-    """`<@U…>` for a user, `<!subteam^S…>` for a user group, escaped text otherwise."""
-    if _SLACK_USER.match(slack_id):
-        return f"<@{slack_id}>"
-    if _SLACK_GROUP.match(slack_id):
-        return f"<!subteam^{slack_id}>"
-    return _clip(slack_id, 80)
-
-
 def approvers_text(approvers: Sequence[str], limit: int = 20) -> str:
     if not approvers:
         return "anyone in INFRAAI_APPROVERS"
-    shown = ", ".join(mention(a) for a in approvers[:limit])
+    shown = ", ".join(mrkdwn.mention(a) for a in approvers[:limit])
     more = len(approvers) - limit
     return shown + (f" and {more} more" if more > 0 else "")
-
-
-def slack_date(when: datetime) -> str:
-    """Slack's date formatting (shown in the reader's time zone) with a UTC fallback."""
-    aware = when if when.tzinfo else when.replace(tzinfo=UTC)
-    fallback = aware.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return f"<!date^{int(aware.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>"
 
 
 def _relative(when: datetime, now: datetime) -> str:
@@ -183,7 +139,7 @@ def _plural(count: int, singular: str, plural: str | None = None) -> str:
 
 def _mrkdwn(text: str, limit: int) -> dict[str, Any]:
     # verbatim: no auto-linking of bare names or mentions in what we did not mark up.
-    return {"type": "mrkdwn", "text": _cut(text, limit) or " ", "verbatim": True}
+    return {"type": "mrkdwn", "text": mrkdwn.cut(text, limit) or " ", "verbatim": True}
 
 
 def _header(text: str, block_id: str) -> Block:
@@ -228,7 +184,7 @@ def _confirm(title: str, text: str, ok: str) -> dict[str, Any]:
 
     return {
         "title": plain(title, MAX_CONFIRM_TITLE),
-        "text": {"type": "mrkdwn", "text": _cut(text, MAX_CONFIRM_TEXT), "verbatim": True},
+        "text": {"type": "mrkdwn", "text": mrkdwn.cut(text, MAX_CONFIRM_TEXT), "verbatim": True},
         "confirm": plain(ok, MAX_CONFIRM_BUTTON),
         "deny": plain("Cancel", MAX_CONFIRM_BUTTON),
         "style": "primary",
@@ -240,7 +196,7 @@ def _pack(lines: Iterable[str], limit: int = MAX_SECTION_TEXT) -> list[tuple[str
     chunks: list[tuple[str, int]] = []
     current, count = "", 0
     for line in lines:
-        line = _cut(line, limit)
+        line = mrkdwn.cut(line, limit)
         if count and len(current) + 1 + len(line) > limit:
             chunks.append((current, count))
             current, count = line, 1
@@ -252,7 +208,7 @@ def _pack(lines: Iterable[str], limit: int = MAX_SECTION_TEXT) -> list[tuple[str
 
 
 def _fallback(text: str) -> str:
-    return _cut(text, MAX_FALLBACK_TEXT)
+    return mrkdwn.cut(text, MAX_FALLBACK_TEXT)
 
 
 # --- one proposal ----------------------------------------------------------------------
@@ -272,7 +228,7 @@ def _title(card: ProposalCard) -> str:
 def _decider(card: ProposalCard) -> str:
     if not card.decided_by or card.decided_by == "auto":
         return "auto-remediation" if card.decided_by == "auto" else "someone"
-    return mention(card.decided_by)
+    return mrkdwn.mention(card.decided_by)
 
 
 def status_badge(card: ProposalCard) -> str:
@@ -332,7 +288,7 @@ def _what_fired(card: ProposalCard, now: datetime, prefix: str) -> list[Block]:
     fields, more = _label_fields(alert.labels)
     state = "firing" if alert.status == "firing" else _clip(alert.status, 40)
     if alert.starts_at is not None:
-        state += f" since {slack_date(alert.starts_at)} ({_relative(alert.starts_at, now)})"
+        state += f" since {mrkdwn.date(alert.starts_at)} ({_relative(alert.starts_at, now)})"
     blocks = [_section(f"*What fired* · {state}", f"{prefix}-labels", fields)]
     if more:
         blocks.append(_context([f"… and {_plural(more, 'more label')}"], f"{prefix}-more-labels"))
@@ -345,8 +301,8 @@ def _what_fired(card: ProposalCard, now: datetime, prefix: str) -> list[Block]:
     links = [
         link
         for link in (
-            _link(alert.runbook_url, "📖 Runbook"),
-            _link(alert.generator_url, "📈 Prometheus graph"),
+            mrkdwn.link(alert.runbook_url, "📖 Runbook"),
+            mrkdwn.link(alert.generator_url, "📈 Prometheus graph"),
         )
         if link
     ]
@@ -374,20 +330,20 @@ def _proposes(card: ProposalCard) -> Block:
 def _meta_fields(card: ProposalCard, now: datetime) -> list[str]:
     fields: list[str] = []
     if card.is_pending:
-        fields.append(f"*May approve*\n{_cut(approvers_text(card.approvers), 1500)}")
+        fields.append(f"*May approve*\n{mrkdwn.cut(approvers_text(card.approvers), 1500)}")
         if card.expires_at is not None:
             verb = "Expires" if _awaiting(card, now) else "Expired"
-            when = f"{slack_date(card.expires_at)} ({_relative(card.expires_at, now)})"
+            when = f"{mrkdwn.date(card.expires_at)} ({_relative(card.expires_at, now)})"
             fields.append(f"*{verb}*\n{when}")
     elif card.decided_at is not None:
-        fields.append(f"*Decided*\n{slack_date(card.decided_at)}")
+        fields.append(f"*Decided*\n{mrkdwn.date(card.decided_at)}")
     if card.policy_name:
         policy = _code(card.policy_name, 130)
         if card.policy_description:
             policy += f"\n{_clip(card.policy_description, 300)}"
         fields.append(f"*Policy*\n{policy}")
     if card.source != "alert" and card.requested_by:
-        fields.append(f"*Requested by*\n{mention(card.requested_by)}")
+        fields.append(f"*Requested by*\n{mrkdwn.mention(card.requested_by)}")
     return fields
 
 
@@ -542,11 +498,11 @@ def group_message(cards: Sequence[ProposalCard], now: datetime) -> Message:
     awaiting = [c for c in cards if _awaiting(c, now)]
     if awaiting:
         approvers = _unique(a for c in awaiting for a in c.approvers)
-        meta = [f"*May approve*\n{_cut(approvers_text(approvers), 1500)}"]
+        meta = [f"*May approve*\n{mrkdwn.cut(approvers_text(approvers), 1500)}"]
         expiries = [c.expires_at for c in awaiting if c.expires_at is not None]
         if expiries:
             first = min(expiries)
-            meta.append(f"*First expires*\n{slack_date(first)} ({_relative(first, now)})")
+            meta.append(f"*First expires*\n{mrkdwn.date(first)} ({_relative(first, now)})")
         blocks.append(_section("", f"{prefix}-meta", meta))
         count = len(awaiting)
         confirm = _confirm(
@@ -643,7 +599,7 @@ def proposals_message(views: Sequence[ProposalView]) -> Message:
     lines = [
         f"{STATUS_EMOJI.get(v.status, '❔')} *#{v.id}* {_clip(v.status.replace('_', ' '), 40)} · "
         f"{_code(v.action, 80)} {_code(v.target, 200)}"
-        f" · {_clip(v.policy_name or v.source, 130)} · {slack_date(v.created_at)}"
+        f" · {_clip(v.policy_name or v.source, 130)} · {mrkdwn.date(v.created_at)}"
         + (" · 🧪 dry run" if v.dry_run else "")
         + (f"\n      {_clip(_one_line(v.status_reason), 300)}" if v.status_reason else "")
         for v in views
@@ -718,7 +674,7 @@ def jobs_message(rows: Sequence[dict[str, Any]]) -> Message:
     for row in rows:
         status = str(row.get("status") or "")
         started = row.get("started_at")
-        when = slack_date(started) if isinstance(started, datetime) else _clip(started or "—", 40)
+        when = mrkdwn.date(started) if isinstance(started, datetime) else _clip(started or "—", 40)
         line = (
             f"{STATUS_EMOJI.get(status, '❔')} *#{_clip(row.get('proposal_id', '?'), 20)}* "
             f"{_code(row.get('action', ''), 80)} {_code(row.get('target', ''), 200)} — "

@@ -15,7 +15,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.slack import blocks
+from bot.slack import blocks, mrkdwn
 from core.cards import ProposalCard
 from core.notifier import MessageRef, NotifierError
 
@@ -35,12 +35,6 @@ PERMANENT_ERRORS = {
     "cant_update_message",
     "restricted_action",
 }
-
-
-def text_blocks(text: str) -> list[dict[str, Any]]:
-    """Plain mrkdwn sections within Slack's 3,000-character section limit."""
-    chunks = [text[i : i + 2900] for i in range(0, min(len(text), 2900 * 10), 2900)] or [" "]
-    return [{"type": "section", "text": {"type": "mrkdwn", "text": chunk}} for chunk in chunks]
 
 
 def _now() -> datetime:
@@ -102,4 +96,5 @@ class SlackNotifier:
     async def post_in_thread(
         self, card: ProposalCard | None, channel: str, thread_ts: str | None, text: str
     ) -> MessageRef:
-        return await self._post(channel, (text[:3900], text_blocks(text)), thread_ts=thread_ts)
+        # Thread notices carry outside text (results, errors, worker names): all escaped.
+        return await self._post(channel, mrkdwn.message(mrkdwn.escape(text)), thread_ts=thread_ts)

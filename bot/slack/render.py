@@ -1,11 +1,14 @@
-"""Command replies as Block Kit: `core.commands` returns data, this chooses the blocks."""
+"""Command replies as Block Kit: `core.commands` returns data, this chooses the blocks.
+
+Every text goes through `bot.slack.mrkdwn`: a reply echoes what was typed (a policy name, a
+label value), and that must stay text however Slack would read it.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from bot.slack import blocks
-from bot.slack.notifier import text_blocks
+from bot.slack import blocks, mrkdwn
 from core import commands as c
 from core.policy.store import export_document
 
@@ -13,7 +16,12 @@ Message = tuple[str, list[dict[str, Any]]]
 
 
 def _text(text: str) -> Message:
-    return text[:3900], text_blocks(text)
+    """Core's words, escaped: what a person typed or a command echoes stays text."""
+    return mrkdwn.message(mrkdwn.said(text))
+
+
+def _code(text: str) -> Message:
+    return mrkdwn.message(mrkdwn.code_block(text))
 
 
 def render_reply(reply: c.Reply) -> Message:
@@ -32,9 +40,9 @@ def render_reply(reply: c.Reply) -> Message:
     if isinstance(reply, c.Policies):
         return blocks.policies_message(reply.specs)
     if isinstance(reply, c.PolicyYaml):
-        return _text(f"```{export_document([reply.spec]).rstrip()}```")
+        return _code(export_document([reply.spec]).rstrip())
     if isinstance(reply, c.PolicyTest):
-        return _text("```" + "\n\n".join(r.as_text() for r in reply.reports) + "```")
+        return _code("\n\n".join(r.as_text() for r in reply.reports))
     if isinstance(reply, c.Status):
         items = [(h.name, h.state, h.detail) for h in reply.items]
         text, body = blocks.status_message(items)

@@ -76,6 +76,37 @@ async def test_user_group_approvers_are_resolved(pg_db: str) -> None:
         await stack.slack.wait_for(lambda: queued_job_ids() == ["proposal-1"], timeout=10)
 
 
+@pytest.fixture
+async def oncall_stack(pg_db: str) -> AsyncIterator[Stack]:
+    """Approvers `U0ALICE,S0ONCALL`, the group holding U0BOB."""
+    async for s in make_stack(pg_db, policy(), infraai_approvers=(APPROVER, "S0ONCALL")):
+        s.slack.set_usergroup("S0ONCALL", ["U0BOB"])
+        yield s
+
+
+async def test_a_group_id_clicking_is_not_an_approver(oncall_stack: Stack) -> None:
+    """A click whose user.id is a listed group's id is refused, audited and answered
+    ephemerally; the job never runs."""
+    stack = oncall_stack
+    await stack.post_alerts(payload(crashloop()))
+    message = await proposal_message(stack)
+    response = await stack.click("proposal_approve", "1", user="S0ONCALL", message_ts=message.ts)
+    assert response.status == 200
+    ephemeral = await stack.slack.wait_for(
+        lambda: next(iter(stack.slack.ephemerals(CHANNEL, "S0ONCALL")), None), timeout=10
+    )
+    assert "may not approve proposal #1" in ephemeral.text
+    assert queued_job_ids() == []
+    assert await count(stack.runtime, "proposals", "status = 'pending'") == 1
+    [audit] = await rows(
+        stack.runtime, "SELECT actor FROM audit_events WHERE verb = 'approval.refused'"
+    )
+    assert audit == {"actor": "S0ONCALL"}
+    # A member of the group still approves.
+    await stack.click("proposal_approve", "1", user="U0BOB", message_ts=message.ts)
+    await stack.slack.wait_for(lambda: queued_job_ids() == ["proposal-1"], timeout=10)
+
+
 async def test_fifty_concurrent_clicks_make_one_job(stack: Stack) -> None:
     await stack.post_alerts(payload(crashloop()))
     message = await proposal_message(stack)

@@ -8,38 +8,49 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from typing import Any
 
 import sqlalchemy as sa
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.slack import mrkdwn, payloads
 from bot.slack.listeners.background import in_background
 from core.approvals import DecisionOutcome
 from core.db.models import Proposal
 from core.runtime import Runtime
+from core.text import Words, words
 
 log = logging.getLogger(__name__)
 
 GROUP_DECISIONS_AT_ONCE = 8
 
 
+NOT_A_PROPOSAL = "That button does not name a proposal."
+UNKNOWN_BUTTON = "That button is not one InfraAI knows."
+
+
 async def _ephemeral(client: AsyncWebClient, body: dict[str, Any], text: str) -> None:
-    channel = (body.get("channel") or {}).get("id") or body.get("container", {}).get("channel_id")
+    channel, user = payloads.click_channel(body), payloads.clicker(body)
+    if channel is None or user is None:
+        log.warning("a click without a channel or a user: nobody to answer")
+        return
     try:
-        await client.chat_postEphemeral(channel=channel, user=body["user"]["id"], text=text)
+        await client.chat_postEphemeral(channel=channel, user=user, text=mrkdwn.said(text))
     except Exception as exc:  # the decision stands; only the courtesy message is lost
-        log.warning("ephemeral reply failed: %s", exc)
+        log.warning("ephemeral reply failed: %s", type(exc).__name__)
 
 
 def register(app: AsyncApp, runtime: Runtime) -> None:
     async def decide_one(body: dict[str, Any], client: AsyncWebClient, approve: bool) -> None:
-        action = body["actions"][0]
-        user = body["user"]["id"]
-        try:
-            proposal_id = int(str(action.get("value", "")).lstrip("#"))
-        except ValueError:
-            await _ephemeral(client, body, "That button does not name a proposal.")
+        user = payloads.clicker(body)
+        proposal_id = payloads.proposal_id(payloads.action_value(body))
+        if user is None:
+            log.warning("a click without a user id: ignored")
+            return
+        if proposal_id is None:
+            await _ephemeral(client, body, NOT_A_PROPOSAL)
             return
         outcome = await runtime.approvals.decide(proposal_id, user, approve)
         if runtime.drain is not None:
@@ -48,8 +59,14 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             await _ephemeral(client, body, outcome.message)
 
     async def decide_group(body: dict[str, Any], client: AsyncWebClient, approve: bool) -> None:
-        container = body.get("container") or {}
-        channel, ts = container.get("channel_id"), container.get("message_ts")
+        user = payloads.clicker(body)
+        channel, ts = payloads.click_channel(body), payloads.click_message_ts(body)
+        if user is None:
+            log.warning("a click without a user id: ignored")
+            return
+        if channel is None or ts is None:
+            await _ephemeral(client, body, "That button does not belong to a message.")
+            return
         async with runtime.sessions() as session:
             ids = list(
                 (
@@ -64,7 +81,6 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
                     )
                 ).all()
             )
-        user = body["user"]["id"]
         # Each decision is its own conditional update, so several may run at once (a storm's
         # approve-all is hundreds); SQLite has one writer, so there they go one by one.
         gate = asyncio.Semaphore(1 if runtime.settings.is_sqlite else GROUP_DECISIONS_AT_ONCE)
@@ -80,14 +96,14 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             runtime.drain.wake()
         verb = "approved" if approve else "denied"
         if refused or not ids:
-            text = f"{done} of {len(ids)} pending proposals {verb}."
-            if refused:
-                text += (
-                    " "
-                    + refused[0]
-                    + (f" (and {len(refused) - 1} more)" if len(refused) > 1 else "")
-                )
-            await _ephemeral(client, body, text)
+            summary = f"{done} of {len(ids)} pending proposals {verb}."
+            if not refused:
+                await _ephemeral(client, body, summary)
+                return
+            first = refused[0]
+            more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
+            parts = first.parts if isinstance(first, Words) else (first,)
+            await _ephemeral(client, body, words(summary, " ", *parts, more))
 
     @app.action("proposal_approve")
     async def approve(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
@@ -108,3 +124,10 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
     async def deny_all(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
         in_background(runtime, decide_group(body, client, False), "deny all")
+
+    # Registered last: any other button (an old message's, or a payload naming an action
+    # InfraAI never wrote) gets an answer instead of Bolt's "unhandled request".
+    @app.action(re.compile(".*"))
+    async def unknown(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        in_background(runtime, _ephemeral(client, body, UNKNOWN_BUTTON), "unknown button")

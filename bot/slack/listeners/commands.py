@@ -7,6 +7,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
+from bot.slack import mrkdwn, payloads
 from bot.slack.listeners.background import in_background
 from bot.slack.render import render_reply
 from core.commands import run_command
@@ -15,28 +16,44 @@ from core.runtime import Runtime
 log = logging.getLogger(__name__)
 
 
-def slack_unescape(text: str) -> str:
-    """Slack sends what people type with `&`, `<`, `>` escaped; commands want the text
-    as typed (a policy's YAML may hold `>` or `&`)."""
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+async def _respond(respond: AsyncRespond, **message: Any) -> None:
+    """Answer through the command's response_url; a failure to deliver is logged, not raised
+    (the command has run; only the answer is lost)."""
+    try:
+        await respond(**message)
+    except Exception as exc:
+        log.warning("/infraai answer not delivered: %s", type(exc).__name__)
 
 
 def register(app: AsyncApp, runtime: Runtime) -> None:
     async def answer(command: dict[str, Any], respond: AsyncRespond) -> None:
+        if not payloads.is_http_url(command.get("response_url")):
+            log.warning("/infraai without a response_url: nowhere to answer, not run")
+            return
+        user = payloads.text_field(command, "user_id")
+        if user is None:
+            await _respond(
+                respond, text="That command came without a user.", response_type="ephemeral"
+            )
+            return
         try:
-            text = slack_unescape(command.get("text", ""))
-            reply = await run_command(runtime, command["user_id"], text)
+            # Slack escapes what people type; commands want it as typed (a policy's YAML may
+            # hold `>` or `&`). The reply is escaped again when it is rendered.
+            text = mrkdwn.unescape(payloads.text_field(command, "text") or "")
+            reply = await run_command(runtime, user, text)
         except Exception:
-            log.exception("/infraai %s failed", command.get("text", ""))
-            await respond(
+            # A bug, not the input: the trace is for us, without what was typed (it may
+            # hold a pasted secret).
+            log.exception("/infraai failed")
+            await _respond(
+                respond,
                 text="Something went wrong running that command; it has been logged.",
                 response_type="ephemeral",
             )
             return
         text, blocks = render_reply(reply)
-        await respond(
-            text=text, blocks=blocks, response_type="in_channel" if reply.public else "ephemeral"
-        )
+        scope = "in_channel" if reply.public else "ephemeral"
+        await _respond(respond, text=text, blocks=blocks, response_type=scope)
         if runtime.drain is not None:
             runtime.drain.wake()
 

@@ -3,29 +3,42 @@ to the assistant when it is available."""
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
+import aiohttp
 from slack_bolt.async_app import AsyncApp, AsyncSay
+from slack_sdk.errors import SlackApiError
 
+from bot.slack import mrkdwn, payloads
 from bot.slack.listeners.background import in_background
-from bot.slack.listeners.commands import slack_unescape
 from bot.slack.render import render_reply
 from core.commands import COMMANDS, run_command
 from core.runtime import Runtime
+
+log = logging.getLogger(__name__)
 
 _MENTION = re.compile(r"<@[A-Z0-9]+>")
 
 
 def register(app: AsyncApp, runtime: Runtime) -> None:
     async def reply(event: dict[str, Any], say: AsyncSay) -> None:
-        text = slack_unescape(_MENTION.sub("", event.get("text", ""))).strip()
-        thread = event.get("thread_ts") or event.get("ts")
+        raw = payloads.text_field(event, "text") or ""
+        thread = payloads.text_field(event, "thread_ts") or payloads.text_field(event, "ts")
+        if thread is None or payloads.text_field(event, "channel") is None:
+            log.warning("a mention without a channel or ts: nowhere to answer")
+            return
+        text = mrkdwn.unescape(_MENTION.sub("", raw)).strip()
         first = text.split(" ", 1)[0].lower() if text else "help"
         line = text if first in COMMANDS else f"ask {text}"
-        reply = await run_command(runtime, event.get("user", ""), line)
+        reply = await run_command(runtime, payloads.text_field(event, "user") or "", line)
         body_text, blocks = render_reply(reply)
-        await say(text=body_text, blocks=blocks, thread_ts=thread)
+        try:
+            await say(text=body_text, blocks=blocks, thread_ts=thread)
+        except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+            # Not in the channel, an outage: the answer is lost, and one line says so.
+            log.warning("mention reply not delivered: %s", type(exc).__name__)
 
     @app.event("app_mention")
     async def on_mention(event: dict[str, Any], say: AsyncSay) -> None:

@@ -1,0 +1,40 @@
+"""Words for people, with the people in them kept apart from the words.
+
+Core never writes a chat platform's markup (a Slack mention `<@U…>` is Slack's to write).
+A message that names a person is `Words`: a plain string (people shown by their id, which is
+what the console prints and what comparisons see) that also keeps its parts, so the Slack
+surface can show each `Person` as a mention and escape every other character. Keeping people
+out of the characters is what lets outside text inside a message (a policy name, an error, a
+worker's name) never become a mention or `<!channel>`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Person:
+    """Someone a message names: a Slack user id, or a name such as `console` or `auto`."""
+
+    id: str
+
+
+class Words(str):
+    """Plain text that remembers which parts of it are people (see the module docstring).
+
+    Anything built from it with `+` or an f-string is a plain `str` again: the people become
+    text, which a surface escapes — the safe direction.
+    """
+
+    parts: tuple[str | Person, ...]
+
+    def __new__(cls, parts: tuple[str | Person, ...]) -> Words:
+        plain = "".join(part if isinstance(part, str) else part.id for part in parts)
+        self = super().__new__(cls, plain)
+        self.parts = parts
+        return self
+
+
+def words(*parts: str | Person) -> Words:
+    return Words(tuple(parts))
