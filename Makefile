@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 INFRAAI := $(VENV)/bin/infraai
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test test-unit lint format bench clean
+.PHONY: run test test-unit lint format bench lock clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -42,6 +42,14 @@ bench: $(STAMP)
 	$(PY) -m bench.ingest
 	$(PY) -m bench.e2e
 	$(PY) -m bench.worker
+
+## lock: refresh requirements.lock, the image's pinned runtime dependencies (with hashes).
+## Resolved on Python 3.11, the image's Python, so environment markers match the image.
+lock: $(STAMP)
+	$(PY) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11) and "make lock needs Python 3.11")'
+	CUSTOM_COMPILE_COMMAND="make lock" $(PY) -m piptools compile --quiet --upgrade \
+		--strip-extras --generate-hashes --no-emit-index-url --no-emit-find-links \
+		--output-file requirements.lock pyproject.toml
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
