@@ -41,6 +41,39 @@ def test_the_lock_pins_every_runtime_dependency_within_pyproject_ranges() -> Non
     assert not stale, f"requirements.lock is stale, run `make lock`: {stale}"
 
 
+def required_by() -> dict[str, set[str]]:
+    """Locked package → what pulled it in, from pip-compile's `# via` annotations."""
+    vias: dict[str, set[str]] = {}
+    current = ""
+    for line in (ROOT / "requirements.lock").read_text().splitlines():
+        match = PIN.match(line)
+        if match:
+            current = canonicalize_name(match[1])
+            vias[current] = set()
+            continue
+        note = line.strip().removeprefix("#").strip().removeprefix("via").strip()
+        if current and line.lstrip().startswith("#") and note:
+            vias[current].add(
+                note if note.endswith("(pyproject.toml)") else canonicalize_name(note)
+            )
+    return vias
+
+
+def test_the_lock_holds_nothing_pyproject_no_longer_asks_for() -> None:
+    """A dependency dropped from pyproject.toml must leave the image too (`make lock`)."""
+    project = pyproject()["project"]
+    assert isinstance(project, dict)
+    direct = {canonicalize_name(Requirement(t).name) for t in project["dependencies"]}
+    vias = required_by()
+    needed = set(direct)
+    while True:
+        more = {name for name, by in vias.items() if by & needed} - needed
+        if not more:
+            break
+        needed |= more
+    assert set(vias) - needed == set(), "requirements.lock is stale, run `make lock`"
+
+
 def test_the_lock_holds_no_dev_tool() -> None:
     project = pyproject()["project"]
     assert isinstance(project, dict)
