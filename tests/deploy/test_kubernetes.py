@@ -261,3 +261,12 @@ def test_the_secret_template_holds_every_key_the_pods_require() -> None:
 def test_the_policies_config_map_is_the_example_policies() -> None:
     policies = objects()[("ConfigMap", "infraai-policies")]["data"]["policies.yaml"]
     assert policies == (ROOT / "examples" / "policies.yaml").read_text()
+
+
+def test_applying_the_directory_never_touches_the_secret_or_another_namespace() -> None:
+    """`kubectl apply -f deploy/kubernetes/` reads the top level only: the secret template
+    (placeholders) and the per-namespace Roles (applied with `-n`) must live below it."""
+    top = [d for p in sorted(KUBE.glob("*.yaml")) for d in documents(p)]
+    assert not {d["kind"] for d in top} & {"Secret", "Role", "RoleBinding"}
+    namespaced = [d for d in top if d["kind"] != "Namespace"]
+    assert {d["metadata"]["namespace"] for d in namespaced} == {"infraai"}
