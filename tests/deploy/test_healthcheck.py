@@ -8,6 +8,7 @@ import asyncio
 import importlib.util
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -117,8 +118,10 @@ def test_serve_is_healthy_only_while_healthz_on_infraai_port_answers_200(
     assert failing.returncode == 1
     assert failing.stdout.startswith(f"unhealthy: http://127.0.0.1:{port}/healthz answered 503")
 
-    # The default port (8080) is not where this bot listens: the check must not pass there.
-    elsewhere = run_check({"INFRAAI_PORT": str(port + 1 if port < 65535 else port - 1)}, "serve")
+    # Another port than the bot's: bound but not listening, so refused, never answered.
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        elsewhere = run_check({"INFRAAI_PORT": str(closed.getsockname()[1])}, "serve")
     assert elsewhere.returncode == 1
     assert "unreachable" in elsewhere.stdout
 
