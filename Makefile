@@ -8,7 +8,7 @@ RUNTIME := $(VENV)/.runtime-stamp
 STAMP := $(VENV)/.installed-stamp
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: run test test-unit lint format bench eval clean
+.PHONY: run test test-unit lint format bench eval lock clean
 
 $(RUNTIME): pyproject.toml
 	python3 -m venv $(VENV)
@@ -53,6 +53,14 @@ bench: $(STAMP)
 ## eval: the assistant's cases against the configured Ollama model (OLLAMA_BASE_URL, OLLAMA_MODEL)
 eval: $(RUNTIME)
 	$(PY) -m evals.run --runs $${RUNS:-3}
+
+## lock: refresh requirements.lock, the image's pinned runtime dependencies (with hashes).
+## Resolved on Python 3.11, the image's Python, so environment markers match the image.
+lock: $(STAMP)
+	$(PY) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11) and "make lock needs Python 3.11")'
+	CUSTOM_COMPILE_COMMAND="make lock" $(PY) -m piptools compile --quiet --upgrade \
+		--strip-extras --generate-hashes --no-emit-index-url --no-emit-find-links \
+		--output-file requirements.lock pyproject.toml
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
