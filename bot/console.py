@@ -68,16 +68,10 @@ class ConsoleNotifier:
 
 def _ask_hook(runtime: Runtime) -> Any:
     """`ask …` at the console: the assistant, in this session's conversation."""
-    from core.agent.assistant import Assistant  # LangChain loads on the first question
+    from core.agent.assistant import ask_hook  # LangChain loads on the first question
     from core.agent.tools import ToolContext
 
-    async def ask(inv: commands.Invocation) -> commands.Reply:
-        context = ToolContext(user=CONSOLE_USER, conversation=CONVERSATION)
-        # Memory lives in chat_messages, so a fresh assistant per question loses nothing.
-        answer = await Assistant(runtime).ask(inv.raw, context)
-        return commands.Text(answer.text)
-
-    return ask
+    return ask_hook(runtime, ToolContext(user=CONSOLE_USER, conversation=CONVERSATION))
 
 
 async def handle_line(runtime: Runtime, line: str) -> str:

@@ -136,3 +136,17 @@ class Assistant:
         if isinstance(exc, ValidationError):
             return f"The model {model} sent a malformed reply (tool arguments); ask again."
         return f"The model {model} at {url} failed ({type(exc).__name__}); ask again."
+
+
+def ask_hook(runtime: Any, context: ToolContext) -> Any:
+    """The `ask` command's back-end for a surface: the assistant in `context`'s conversation.
+
+    A fresh Assistant per question loses nothing: the memory is in chat_messages.
+    """
+    from core.commands import Invocation, Reply, Text
+
+    async def ask(inv: Invocation) -> Reply:
+        answer = await Assistant(runtime).ask(inv.raw, context)
+        return Text(answer.text)
+
+    return ask

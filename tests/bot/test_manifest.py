@@ -92,7 +92,8 @@ def test_the_scopes_the_surfaces_need(manifest: dict[str, Any]) -> None:
 
 def test_no_scope_is_asked_for_without_a_use(manifest: dict[str, Any]) -> None:
     used = {s for m in methods_called() for s in METHOD_SCOPES.get(m, set())}
-    used |= {"commands", "app_mentions:read"}  # the slash command and the mention event
+    # the slash command, the mention event, and direct messages (message.im)
+    used |= {"commands", "app_mentions:read", "im:history"}
     unused = bot_scopes(manifest) - used - set(PLANNED)
     assert not unused, f"scopes nothing uses (least privilege): {sorted(unused)}"
 

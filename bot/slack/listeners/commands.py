@@ -25,6 +25,20 @@ async def _respond(respond: AsyncRespond, **message: Any) -> None:
         log.warning("/infraai answer not delivered: %s", type(exc).__name__)
 
 
+def _ask(runtime: Runtime, command: dict[str, Any], user: str, text: str) -> Any:
+    """`/infraai ask …`: the assistant, in a conversation per person and channel (a slash
+    command has no thread)."""
+    if text.strip().split(" ", 1)[0].lower() != "ask":
+        return None
+    from core.agent.assistant import ask_hook  # LangChain loads on the first question
+    from core.agent.tools import ToolContext
+
+    team = payloads.text_field(command, "team_id") or "-"
+    channel = payloads.text_field(command, "channel_id")
+    conversation = f"{team}:{channel or '-'}:{user}:ask"
+    return ask_hook(runtime, ToolContext(user=user, conversation=conversation, channel=channel))
+
+
 def register(app: AsyncApp, runtime: Runtime) -> None:
     async def answer(command: dict[str, Any], respond: AsyncRespond) -> None:
         if not payloads.is_http_url(command.get("response_url")):
@@ -40,7 +54,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             # Slack escapes what people type; commands want it as typed (a policy's YAML may
             # hold `>` or `&`). The reply is escaped again when it is rendered.
             text = mrkdwn.unescape(payloads.text_field(command, "text") or "")
-            reply = await run_command(runtime, user, text)
+            reply = await run_command(runtime, user, text, ask=_ask(runtime, command, user, text))
         except Exception:
             # A bug, not the input: the trace is for us, without what was typed (it may
             # hold a pasted secret).

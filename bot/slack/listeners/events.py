@@ -1,5 +1,8 @@
-"""`@infraai …` mentions: a command name runs that command in the thread; anything else goes
-to the assistant when it is available."""
+"""`@infraai …` mentions and direct messages: a command name runs that command in the
+thread; anything else goes to the assistant, in that thread's conversation.
+
+The reply runs after the ack (in the background), so a slow model delays no other request.
+"""
 
 from __future__ import annotations
 
@@ -22,17 +25,34 @@ log = logging.getLogger(__name__)
 _MENTION = re.compile(r"<@[A-Z0-9]+>")
 
 
+def _ask(runtime: Runtime, event: dict[str, Any], channel: str, thread: str) -> Any:
+    from core.agent.assistant import ask_hook  # LangChain loads on the first question
+    from core.agent.tools import ToolContext
+
+    team = payloads.text_field(event, "team") or "-"
+    context = ToolContext(
+        user=payloads.text_field(event, "user") or "",
+        conversation=f"{team}:{channel}:{thread}",
+        channel=channel,
+        thread_ts=thread,
+    )
+    return ask_hook(runtime, context)
+
+
 def register(app: AsyncApp, runtime: Runtime) -> None:
     async def reply(event: dict[str, Any], say: AsyncSay) -> None:
         raw = payloads.text_field(event, "text") or ""
         thread = payloads.text_field(event, "thread_ts") or payloads.text_field(event, "ts")
-        if thread is None or payloads.text_field(event, "channel") is None:
+        channel = payloads.text_field(event, "channel")
+        if thread is None or channel is None:
             log.warning("a mention without a channel or ts: nowhere to answer")
             return
         text = mrkdwn.unescape(_MENTION.sub("", raw)).strip()
         first = text.split(" ", 1)[0].lower() if text else "help"
         line = text if first in COMMANDS else f"ask {text}"
-        reply = await run_command(runtime, payloads.text_field(event, "user") or "", line)
+        ask = _ask(runtime, event, channel, thread) if line.startswith("ask ") else None
+        user = payloads.text_field(event, "user") or ""
+        reply = await run_command(runtime, user, line, ask=ask)
         body_text, blocks = render_reply(reply)
         try:
             await say(text=body_text, blocks=blocks, thread_ts=thread)
@@ -43,3 +63,11 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
     @app.event("app_mention")
     async def on_mention(event: dict[str, Any], say: AsyncSay) -> None:
         in_background(runtime, reply(event, say), "app_mention")
+
+    @app.event("message")
+    async def on_message(event: dict[str, Any], say: AsyncSay) -> None:
+        # Direct messages only (people's own: no edits, joins or bots' messages); channel
+        # messages reach InfraAI as mentions.
+        if event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id"):
+            return
+        in_background(runtime, reply(event, say), "direct message")
