@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -28,6 +29,9 @@ from core.execution.job import JobContext
 from core.maintenance import run_maintenance
 from core.notifier import Notifier, OutboxDrain
 from core.policy.store import PolicyCache
+
+if TYPE_CHECKING:
+    from core.agent.assistant import Assistant
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +65,17 @@ class Runtime:
     )
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _health: tuple[float, list[Health]] | None = None
+    _assistant: Assistant | None = None
+
+    def assistant(self) -> Assistant:
+        """The assistant of this process (`core.agent.assistant.Assistant`), built on first
+        use: its model client and compiled graph are costly, its memory is in the database.
+        Imported here, not at the top: LangChain loads only when someone asks."""
+        if self._assistant is None:
+            from core.agent.assistant import Assistant
+
+            self._assistant = Assistant(self)
+        return self._assistant
 
     @classmethod
     def build(

@@ -141,12 +141,13 @@ class Assistant:
 def ask_hook(runtime: Any, context: ToolContext) -> Any:
     """The `ask` command's back-end for a surface: the assistant in `context`'s conversation.
 
-    A fresh Assistant per question loses nothing: the memory is in chat_messages.
+    The process's one Assistant answers in every conversation: the memory is in
+    chat_messages, the conversation comes with each question.
     """
     from core.commands import Invocation, Reply, Text
 
     async def ask(inv: Invocation) -> Reply:
-        answer = await Assistant(runtime).ask(inv.raw, context)
+        answer = await runtime.assistant().ask(inv.raw, context)
         return Text(answer.text)
 
     return ask

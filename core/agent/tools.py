@@ -124,13 +124,18 @@ class Tool:
 @dataclass
 class Registry:
     tools: dict[str, Tool] = field(default_factory=dict)
+    _schemas: tuple[tuple[str, ...], list[dict[str, Any]]] | None = None
 
     def add(self, tool: Tool) -> Tool:
         self.tools[tool.name] = tool
         return tool
 
     def schemas(self) -> list[dict[str, Any]]:
-        return [tool.schema() for tool in self.tools.values()]
+        # Built once per set of tools: pydantic's JSON schema costs ~1 ms a tool.
+        key = tuple(self.tools)
+        if self._schemas is None or self._schemas[0] != key:
+            self._schemas = (key, [tool.schema() for tool in self.tools.values()])
+        return self._schemas[1]
 
     async def call(
         self, runtime: Any, name: str, arguments: Any, context: ToolContext

@@ -113,10 +113,12 @@ async def test_a_write_asked_for_is_a_proposal_with_buttons_and_runs_nothing(sta
     [proposal] = await rows(stack.runtime, "SELECT * FROM proposals")
     assert proposal["status"] == "pending" and proposal["requested_by"] == STRANGER
     posted = await eventually(
-        lambda: asyncio.sleep(0, [m for m in stack.slack.messages(CHANNEL) if m.blocks]),
+        lambda: asyncio.sleep(
+            0, [m for m in stack.slack.messages(CHANNEL) if '"actions"' in json.dumps(m.blocks)]
+        ),
         bool,
         within=20,
-        what="the proposal message",
+        what="the proposal message with its buttons",
     )
     buttons = json.dumps(posted[0].blocks)
     assert "approve" in buttons and "deny" in buttons
