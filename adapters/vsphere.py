@@ -280,6 +280,7 @@ class VSphereAdapter:
         self._lock = threading.Lock()
         self._session: _Session | None = None
         self._logins = 0
+        self._close_requested = False
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> VSphereAdapter:
@@ -320,18 +321,24 @@ class VSphereAdapter:
     # ---------------------------------------------------------------- session handling
 
     def close(self) -> None:
-        """Log out (best effort: the session may already be gone)."""
-        if not self._lock.acquire(timeout=self.request_timeout):
-            log.warning(
-                "vSphere: a login to %s is still running; closing without it", self.endpoint
-            )
+        """Log out (best effort: the session may already be gone).
+
+        Never waits for a login in progress (a wedged vCenter would hold shutdown for the
+        login's timeouts): that login logs out as soon as it ends instead.
+        """
+        # Others hold the lock for microseconds, a login for up to its timeouts.
+        if not self._lock.acquire(timeout=min(1.0, self.request_timeout)):
+            self._close_requested = True
+            log.info("vSphere: closing while a login to %s runs; it ends logged out", self.endpoint)
             return
         try:
             session, self._session = self._session, None
         finally:
             self._lock.release()
-        if session is None:
-            return
+        if session is not None:
+            self._logout(session)
+
+    def _logout(self, session: _Session) -> None:
         try:
             session.vm_view.DestroyView()
         except Exception:
@@ -352,7 +359,12 @@ class VSphereAdapter:
             )
         try:
             if self._session is None:
-                self._session = self._login()
+                self._close_requested = False
+                session = self._login()
+                if self._close_requested:  # closed meanwhile: do not keep a session open
+                    self._logout(session)
+                    raise VSphereError("error", f"vSphere adapter for {self.endpoint} closed")
+                self._session = session
             return self._session
         finally:
             self._lock.release()

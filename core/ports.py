@@ -106,7 +106,6 @@ class Health:
     state: State
     detail: str
     public: str = ""
-    checked_at: datetime | None = None
 
     def public_detail(self) -> str:
         return self.public or self.state

@@ -566,3 +566,23 @@ def test_callers_waiting_for_a_stuck_login_are_answered_too() -> None:
             thread.join(60)
         assert not any(t.is_alive() for t in threads), "a caller still waits for the login"
         assert all(ok is False and "did not answer" in message for ok, message in results)
+
+
+def test_close_does_not_wait_for_a_stuck_login() -> None:
+    """Shutdown must not sit out a wedged vCenter's timeouts: close returns while the login
+    is still waiting, and that login, when it ends, keeps no session."""
+    with tarpit() as pit:
+        adapter = VSphereAdapter(
+            host=pit.host, user="u", password="p", insecure=True, request_timeout=30
+        )
+        login = threading.Thread(target=adapter.health, daemon=True)
+        login.start()
+        deadline = time.monotonic() + 30  # a hang guard
+        while pit.connections < 2:  # the TCP probe, then pyVim's connection
+            assert time.monotonic() < deadline, "the login never reached the tarpit"
+            time.sleep(0.01)
+        _finishes(adapter.close, guard=15)
+        assert login.is_alive()  # close did not wait for it
+    login.join(30)  # the tarpit is gone: the login fails at once
+    assert not login.is_alive()
+    assert adapter._session is None

@@ -21,7 +21,7 @@ INTEGRATION_LIBRARIES = ("kubernetes", "pyVmomi", "pyVim", "adapters")
 
 IMPORT_CORE = """
 import sys
-import core.commands, core.runtime, core.ports
+import core.commands, core.runtime, core.ports, core.health
 import core.execution.actions, core.execution.executor, core.execution.integrations
 import core.execution.job, core.execution.worker
 import bot.cli, bot.http.app
