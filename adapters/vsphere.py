@@ -23,6 +23,11 @@ Why it is shaped the way it is:
   the task's ``info`` with a growing interval (no busy loop, no unbounded
   ``WaitForUpdates``) and gives up after ``task_timeout`` with a ``timeout`` error naming the
   task, which may still finish in vCenter.
+* **A wedged vCenter cannot hang it.** A host that accepts TCP and never answers would hang
+  pyVim's API-version discovery for ever (it opens its connection with no timeout), with the
+  adapter's lock held. Every socket the adapter opens times out after ``request_timeout``
+  (the SSL context sets it on each socket it wraps, discovery's included), and a caller
+  waits at most that long for a login another thread is doing before failing ``timeout``.
 * **VMs are found through a container view** created once per session, asking only for the
   ``name`` of each VM, then reading the few properties needed from the one VM that matched —
   no inventory traversal per call. Two VMs with the same name are refused rather than guessed.
@@ -206,6 +211,33 @@ def _parse_bool(name: str, value: str) -> bool:
     raise VSphereNotConfigured(f"{name} must be true or false, got {value!r}")
 
 
+class _TimeoutSSLContext(ssl.SSLContext):
+    """An SSL context whose sockets time out after ``timeout`` seconds.
+
+    pyVim's version discovery opens an ``HTTPSConnection`` without a timeout and takes no
+    option for one; it does take an SSL context, and every socket of the login goes through
+    the context's ``wrap_socket`` — so that is where the timeout is set.
+    """
+
+    timeout: float
+
+    def wrap_socket(self, sock: Any, *args: Any, **kwargs: Any) -> Any:
+        sock.settimeout(self.timeout)
+        return super().wrap_socket(sock, *args, **kwargs)
+
+
+def _ssl_context(*, insecure: bool, timeout: float) -> _TimeoutSSLContext:
+    """Verifying (system CAs; SSL_CERT_FILE honoured) unless ``insecure``; always timed out."""
+    context = _TimeoutSSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.timeout = timeout
+    if insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    else:
+        context.load_default_certs()
+    return context
+
+
 class _Session:
     """One logged-in vSphere session and the objects that belong to it."""
 
@@ -248,6 +280,7 @@ class VSphereAdapter:
         self._lock = threading.Lock()
         self._session: _Session | None = None
         self._logins = 0
+        self._close_requested = False
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> VSphereAdapter:
@@ -288,11 +321,24 @@ class VSphereAdapter:
     # ---------------------------------------------------------------- session handling
 
     def close(self) -> None:
-        """Log out (best effort: the session may already be gone)."""
-        with self._lock:
-            session, self._session = self._session, None
-        if session is None:
+        """Log out (best effort: the session may already be gone).
+
+        Never waits for a login in progress (a wedged vCenter would hold shutdown for the
+        login's timeouts): that login logs out as soon as it ends instead.
+        """
+        # Others hold the lock for microseconds, a login for up to its timeouts.
+        if not self._lock.acquire(timeout=min(1.0, self.request_timeout)):
+            self._close_requested = True
+            log.info("vSphere: closing while a login to %s runs; it ends logged out", self.endpoint)
             return
+        try:
+            session, self._session = self._session, None
+        finally:
+            self._lock.release()
+        if session is not None:
+            self._logout(session)
+
+    def _logout(self, session: _Session) -> None:
         try:
             session.vm_view.DestroyView()
         except Exception:
@@ -303,10 +349,25 @@ class VSphereAdapter:
             log.debug("vSphere: logout failed on close", exc_info=True)
 
     def _current(self) -> _Session:
-        with self._lock:
+        # Bounded wait: the login another thread is doing ends within a few request
+        # timeouts, but a caller must not queue behind it for longer than one.
+        if not self._lock.acquire(timeout=self.request_timeout):
+            raise VSphereError(
+                "timeout",
+                f"vSphere at {self.endpoint} did not answer within {self.request_timeout:g} s "
+                "(another caller's login is still waiting for it)",
+            )
+        try:
             if self._session is None:
-                self._session = self._login()
+                self._close_requested = False
+                session = self._login()
+                if self._close_requested:  # closed meanwhile: do not keep a session open
+                    self._logout(session)
+                    raise VSphereError("error", f"vSphere adapter for {self.endpoint} closed")
+                self._session = session
             return self._session
+        finally:
+            self._lock.release()
 
     def _login(self) -> _Session:
         # SmartConnect's first request (API version discovery) has no timeout at all, so a
@@ -315,9 +376,10 @@ class VSphereAdapter:
             socket.create_connection((self.host, self.port), timeout=self.request_timeout).close()
         except OSError as exc:
             raise self._network_error(exc) from exc
-        # pyVim skips certificate checks for localhost/127.0.0.1 unless given a context, so
-        # VSPHERE_INSECURE=false passes a verifying one explicitly (SSL_CERT_FILE is honoured).
-        context = None if self.insecure else ssl.create_default_context()
+        # Always our own context: it bounds every socket of the login (see _TimeoutSSLContext),
+        # and pyVim would otherwise skip certificate checks for localhost/127.0.0.1.
+        # disableSslCertValidation stays False: True would make pyVim replace the context.
+        context = _ssl_context(insecure=self.insecure, timeout=self.request_timeout)
         try:
             si = SmartConnect(
                 host=self.host,
@@ -325,7 +387,7 @@ class VSphereAdapter:
                 user=self.user,
                 pwd=self._password,
                 sslContext=context,
-                disableSslCertValidation=self.insecure,
+                disableSslCertValidation=False,
                 httpConnectionTimeout=self.request_timeout,
             )
         except vim.fault.InvalidLogin:
@@ -350,9 +412,13 @@ class VSphereAdapter:
 
     def _forget(self, session: _Session) -> None:
         """Drop a session vSphere no longer accepts, unless another thread already did."""
-        with self._lock:
+        if not self._lock.acquire(timeout=self.request_timeout):
+            return  # another thread is logging in: its session replaces this one anyway
+        try:
             if self._session is session:
                 self._session = None
+        finally:
+            self._lock.release()
 
     def _invoke(self, fn: Callable[[_Session], T]) -> T:
         """Run ``fn`` on the session; on NotAuthenticated log in again and run it once more.

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -24,11 +24,13 @@ from core.config import Settings
 from core.db.engine import create_engine, session_factory
 from core.db.schema import require_current_schema
 from core.execution.executor import Executor, InProcessExecutor, RQExecutor
-from core.execution.integrations import Health, Integrations
+from core.execution.integrations import Integrations
 from core.execution.job import JobContext
+from core.health import HealthMonitor, SharedCheck
 from core.maintenance import run_maintenance
 from core.notifier import Notifier, OutboxDrain
 from core.policy.store import PolicyCache
+from core.ports import Health
 
 if TYPE_CHECKING:
     from core.agent.assistant import Assistant
@@ -56,15 +58,18 @@ class Runtime:
     integrations: Integrations
     executor: Executor
     approvals: Approvals
+    health: HealthMonitor
+    database_check: SharedCheck
+    queue_check: SharedCheck
     drain: OutboxDrain | None = None
     # Called after each committed ingest (enqueue auto-approved jobs, wake the notifier).
     on_ingested: list[Callable[[IngestOutcome], None]] = field(default_factory=list)
-    # Extra readiness checks (Redis when configured): name → async () -> (ok, detail).
+    # Extra readiness checks (Redis when configured): name → async () -> (ok, detail), the
+    # detail safe to show any HTTP client.
     readiness_probes: dict[str, Callable[[], Awaitable[tuple[bool, str]]]] = field(
         default_factory=dict
     )
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
-    _health: tuple[float, list[Health]] | None = None
     _assistant: Assistant | None = None
 
     def assistant(self) -> Assistant:
@@ -84,8 +89,9 @@ class Runtime:
         *,
         authorizer: Authorizer | None = None,
         integrations: Integrations | None = None,
+        engine: AsyncEngine | None = None,
     ) -> Runtime:
-        engine = create_engine(settings.database_url)
+        engine = engine or create_engine(settings.database_url)
         sessions = session_factory(engine)
         policies = PolicyCache(sessions)
         integrations = integrations or Integrations(settings)
@@ -102,9 +108,12 @@ class Runtime:
             integrations,
             executor,
             approvals,
+            HealthMonitor(integrations),
+            SharedCheck("database", functools.partial(_database_probe, engine)),
+            SharedCheck("queue", executor.ping),
         )
         if settings.redis_url:
-            runtime.readiness_probes["redis"] = executor.ping
+            runtime.readiness_probes["redis"] = runtime.queue_check
         runtime.on_ingested.append(runtime._after_ingest)
         return runtime
 
@@ -139,7 +148,9 @@ class Runtime:
             self._tasks.remove(task)
 
     def start_background(self, maintenance_seconds: float = 5.0) -> None:
-        """The notifier drain and the maintenance sweep (the bot runs these)."""
+        """The notifier drain, the maintenance sweep and the integrations' health checks
+        (the bot runs these)."""
+        self.health.start()
         if self.drain is not None:
             self._tasks.append(asyncio.create_task(self.drain.run(), name="outbox-drain"))
         self._tasks.append(
@@ -156,30 +167,21 @@ class Runtime:
                 log.warning("maintenance failed: %s", str(exc).splitlines()[0][:200])
             await asyncio.sleep(every)
 
-    async def integration_health(self, max_age: float = 30.0) -> list[Health]:
-        """Each integration's cheap health check, run in threads, cached for `max_age` s so
-        a readiness probe polled every few seconds does not hammer vCenter or the API server."""
-        now = time.monotonic()
-        if self._health is not None and now - self._health[0] < max_age:
-            return self._health[1]
-        results = await asyncio.gather(
-            *(asyncio.to_thread(self.integrations.health, n) for n in self.integrations.names())
-        )
-        self._health = (now, list(results))
-        return self._health[1]
+    async def integration_health(self) -> list[Health]:
+        """Each integration's last health, from the background monitor: never a call to an
+        adapter, so a dead vCenter cannot slow a readiness probe or `/infraai status`."""
+        return await self.health.current()
 
     async def check_schema(self) -> None:
         await require_current_schema(self.engine)
 
     async def database_ok(self) -> tuple[bool, str]:
-        try:
-            async with self.engine.connect() as connection:
-                await connection.execute(sa.text("SELECT 1"))
-        except Exception as exc:
-            return False, str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        return True, "ok"
+        """(ok, "ok" | "unavailable"): one probe at a time however many ask (see SharedCheck);
+        the driver's reason is logged, not returned."""
+        return await self.database_check()
 
     async def close(self) -> None:
+        await self.health.stop()
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
@@ -189,3 +191,12 @@ class Runtime:
         await self.executor.close()
         await asyncio.to_thread(self.integrations.close)
         await self.engine.dispose()
+
+
+async def _database_probe(engine: AsyncEngine) -> tuple[bool, str]:
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(sa.text("SELECT 1"))
+    except Exception as exc:
+        return False, str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+    return True, "ok"

@@ -15,7 +15,12 @@ async def healthz(_request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Ready only when what this process needs answers: the database, and Redis if set."""
+    """Ready only when what this process needs answers: the database, and Redis if set.
+
+    Cheap under any load: the database and Redis checks are shared by concurrent probes, the
+    integrations' health is the background monitor's last result. Anyone who can reach this
+    reads it, so details name no driver, host or database (those are in the bot's log).
+    """
     runtime = request.app[RUNTIME]
     checks: dict[str, dict[str, object]] = {}
     ok, detail = await runtime.database_ok()
@@ -26,7 +31,8 @@ async def readyz(request: web.Request) -> web.Response:
     ready = all(bool(c["ok"]) for c in checks.values())
     # Detail only: a missing vCenter must not take the webhook out of the load balancer.
     integrations = {
-        h.name: {"state": h.state, "detail": h.detail} for h in await runtime.integration_health()
+        h.name: {"state": h.state, "detail": h.public_detail()}
+        for h in await runtime.integration_health()
     }
     return web.json_response(
         {

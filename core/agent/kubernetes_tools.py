@@ -2,13 +2,13 @@
 
 Named after the catalogue (`k8s.list_pods` → `k8s_list_pods`), with the catalogue's own
 parameter models, so a name the model invents is refused before any request. The adapter is
-synchronous (the official client): its calls run in a thread, never on the event loop. The
+synchronous (the official client): its calls run on the adapter threads, never on the event
+loop. The
 log is filtered (grep) and tailed here, before the model sees it.
 """
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -37,15 +37,19 @@ class _Events(BaseModel):
     limit: int = Field(default=20, ge=1, le=100)
 
 
-async def _kubernetes(runtime: Any, call: str, *args: Any, **kwargs: Any) -> Any:
-    from core.execution.integrations import NotConfigured
+async def _kubernetes(runtime: Any, call: str, *args: Any) -> Any:
+    """The adapter's read on the adapter threads; a fault is the model's information."""
+    from core.ports import IntegrationError, NotConfigured
 
+    integrations = runtime.integrations
     try:
-        adapter = await asyncio.to_thread(runtime.integrations.get, "kubernetes")
+        adapter = await integrations.run(integrations.kubernetes)
+        with integrations.faults():
+            return await integrations.run(getattr(adapter, call), *args)
     except NotConfigured as exc:
         return ToolResult("error", message=str(exc))
-    outcome = await asyncio.to_thread(getattr(adapter, call), *args, **kwargs)
-    return outcome
+    except IntegrationError as exc:
+        return ToolResult("error", message=exc.message)
 
 
 async def _list_pods(runtime: Any, args: BaseModel, _ctx: ToolContext) -> ToolResult:

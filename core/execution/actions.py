@@ -1,8 +1,9 @@
 """What each catalogue action does: the adapter call behind an action name.
 
 One function, `run_action`, serves the worker (write actions a person approved) and, later,
-the agent's read-only tools. Adapter errors become `ActionFailed` with a `transient` flag,
-so the job's retry policy never parses an adapter's exceptions.
+the agent's read-only tools. Adapters are reached through their typed ports
+(`core.ports`); their errors arrive as `IntegrationError` and leave as `ActionFailed` with
+the same `transient` flag, so the job's retry policy never parses an adapter's exceptions.
 """
 
 from __future__ import annotations
@@ -12,20 +13,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from adapters.kubernetes import KubernetesError
-from adapters.vsphere import VSphereError
 from core.actions.catalogue import Params
-from core.execution.integrations import Integrations, NotConfigured
+from core.execution.integrations import Integrations
+from core.ports import AdapterOutcome, IntegrationError, NotConfigured, Outcome
 
 STRATEGIC_MERGE = "application/strategic-merge-patch+json"
 
-
-@dataclass(frozen=True)
-class ActionResult:
-    summary: str
-    request: str | None
-    data: Any = None
-    dry_run: bool = False
+# What a job records of an action: the port's outcome type.
+ActionResult = Outcome
 
 
 class ActionFailed(Exception):
@@ -81,10 +76,12 @@ def describe_request(action: str, params: Params) -> str:
     return f"{action} {json.dumps(p, sort_keys=True)}"
 
 
-def _kubernetes(integrations: Integrations, action: str, params: Params, dry_run: bool) -> Any:
-    k8s = integrations.get("kubernetes")
+def _kubernetes(
+    integrations: Integrations, action: str, params: Params, dry_run: bool
+) -> AdapterOutcome:
+    k8s = integrations.kubernetes()
     p = _p(params)
-    calls: dict[str, Callable[[], Any]] = {
+    calls: dict[str, Callable[[], AdapterOutcome]] = {
         "k8s.restart_pod": lambda: k8s.restart_pod(p["namespace"], p["pod"], dry_run=dry_run),
         "k8s.rollout_restart": lambda: k8s.rollout_restart(
             p["namespace"], p["deployment"], dry_run=dry_run
@@ -99,13 +96,22 @@ def _kubernetes(integrations: Integrations, action: str, params: Params, dry_run
     return calls[action]()
 
 
-def _vsphere(integrations: Integrations, action: str, params: Params, dry_run: bool) -> Any:
-    vsphere = integrations.get("vsphere")
-    method = getattr(vsphere, action.removeprefix("vsphere."))
-    return method(_p(params)["vm"], dry_run=dry_run)
+def _vsphere(
+    integrations: Integrations, action: str, params: Params, dry_run: bool
+) -> AdapterOutcome:
+    vsphere = integrations.vsphere()
+    vm = _p(params)["vm"]
+    calls: dict[str, Callable[[], AdapterOutcome]] = {
+        "vsphere.reset_vm": lambda: vsphere.reset_vm(vm, dry_run=dry_run),
+        "vsphere.reboot_guest": lambda: vsphere.reboot_guest(vm, dry_run=dry_run),
+        "vsphere.power_on": lambda: vsphere.power_on(vm, dry_run=dry_run),
+        "vsphere.power_off": lambda: vsphere.power_off(vm, dry_run=dry_run),
+    }
+    return calls[action]()
 
 
-_HANDLERS: dict[str, Callable[[Integrations, str, Params, bool], Any]] = {
+Handler = Callable[[Integrations, str, Params, bool], AdapterOutcome]
+_HANDLERS: dict[str, Handler] = {
     **{
         name: _kubernetes
         for name in (
@@ -156,7 +162,8 @@ def run_action(
         raise ActionFailed(f"{action} is not executable by the worker")
     check_limits(action, params, limits)
     try:
-        outcome = handler(integrations, action, params, dry_run)
+        with integrations.faults():
+            outcome = handler(integrations, action, params, dry_run)
     except NotConfigured as exc:
         if dry_run:
             return ActionResult(
@@ -166,6 +173,6 @@ def run_action(
                 dry_run=True,
             )
         raise ActionFailed(str(exc)) from None
-    except (KubernetesError, VSphereError) as exc:
-        raise ActionFailed(str(exc), transient=exc.transient) from None
-    return ActionResult(outcome.summary, outcome.request, outcome.data, outcome.dry_run)
+    except IntegrationError as exc:
+        raise ActionFailed(exc.message, transient=exc.transient) from None
+    return Outcome.of(outcome)

@@ -459,7 +459,7 @@ async def _attempt(
     timeout = ctx.settings.infraai_action_timeout_seconds
     try:
         result = await asyncio.wait_for(
-            asyncio.to_thread(
+            ctx.integrations.run(
                 run_action,
                 ctx.integrations,
                 claim.action,

@@ -29,6 +29,7 @@ from adapters.vsphere import (
     VSphereError,
     VSphereNotConfigured,
 )
+from tests.fakes.tarpit import tarpit
 from tests.fakes.vcsim import Vcsim, run_vcsim
 
 # pyVim/pyVmomi constructors are untyped: use them through Any.
@@ -508,3 +509,80 @@ def test_error_reasons_and_transience() -> None:
     err = VSphereError("not_found", "no VM named web-01")
     assert str(err) == "no VM named web-01"
     assert err.reason == "not_found"
+
+
+# ------------------------------------------------------------------------------ a wedged vCenter
+
+
+def _finishes(call: Callable[[], Any], guard: float = 30.0) -> Any:
+    """`call()` in a thread; its result, or a failure if it is still running after `guard`
+    seconds (a hang guard only: the bound under test is far shorter)."""
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append(call())
+        except BaseException as exc:  # handed to the test
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(guard)
+    assert not thread.is_alive(), f"{call} still running after {guard:g} s: it hangs"
+    return outcome[0]
+
+
+@pytest.mark.parametrize("insecure", [True, False], ids=["insecure", "verifying"])
+def test_a_vcenter_that_accepts_and_never_answers_fails_the_login(insecure: bool) -> None:
+    """The TCP connect succeeds; the TLS handshake and version discovery get no answer."""
+    with tarpit() as pit:
+        adapter = VSphereAdapter(
+            host=pit.host, user="u", password="p", insecure=insecure, request_timeout=0.5
+        )
+        ok, message = _finishes(adapter.health)
+        assert not ok
+        assert message == f"vSphere at {pit.host} did not answer within 0.5 s"
+        err = _finishes(lambda: _error(adapter.reset_vm, "web-01"))
+        assert (err.reason, err.transient) == ("timeout", True)
+        assert pit.connections >= 3  # a TCP probe, then one try per call: nothing was cached
+
+
+def test_callers_waiting_for_a_stuck_login_are_answered_too() -> None:
+    """The login holds the adapter's lock; the callers queued behind it must not wait for
+    ever either: each ends with a timeout, whoever got the lock first."""
+    with tarpit() as pit:
+        adapter = VSphereAdapter(
+            host=pit.host, user="u", password="p", insecure=True, request_timeout=0.5
+        )
+        results: list[Any] = [None] * 4
+
+        def call(i: int) -> None:
+            results[i] = adapter.health()
+
+        threads = [threading.Thread(target=call, args=(i,), daemon=True) for i in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert not any(t.is_alive() for t in threads), "a caller still waits for the login"
+        assert all(ok is False and "did not answer" in message for ok, message in results)
+
+
+def test_close_does_not_wait_for_a_stuck_login() -> None:
+    """Shutdown must not sit out a wedged vCenter's timeouts: close returns while the login
+    is still waiting, and that login, when it ends, keeps no session."""
+    with tarpit() as pit:
+        adapter = VSphereAdapter(
+            host=pit.host, user="u", password="p", insecure=True, request_timeout=30
+        )
+        login = threading.Thread(target=adapter.health, daemon=True)
+        login.start()
+        deadline = time.monotonic() + 30  # a hang guard
+        while pit.connections < 2:  # the TCP probe, then pyVim's connection
+            assert time.monotonic() < deadline, "the login never reached the tarpit"
+            time.sleep(0.01)
+        _finishes(adapter.close, guard=15)
+        assert login.is_alive()  # close did not wait for it
+    login.join(30)  # the tarpit is gone: the login fails at once
+    assert not login.is_alive()
+    assert adapter._session is None
