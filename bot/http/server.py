@@ -2,7 +2,8 @@
 
 aiohttp answers a request it cannot parse with a 400 whose body quotes the offending line,
 and logs it with the same text — a header line can carry the alerts token or a Slack
-signature. Here such errors answer a fixed reason and log one line without the input.
+signature. Here such errors answer a fixed reason and log one line without the input; a
+body that cannot be read (truncated, bad gzip) is one line too, not a traceback.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from http import HTTPStatus
 from typing import Any
 
 from aiohttp import web
-from aiohttp.web_protocol import RequestHandler
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestHandler, RequestPayloadError
 from aiohttp.web_request import BaseRequest
 from aiohttp.web_response import StreamResponse
 
@@ -20,6 +22,15 @@ log = logging.getLogger("bot.http.server")
 
 
 class _QuietRequestHandler(RequestHandler):
+    def log_exception(self, *args: Any, **kwargs: Any) -> None:
+        # A body the client sent truncated or badly encoded fails again when aiohttp drains
+        # what the handler left unread; the handler has answered it (400) already.
+        exc = kwargs.get("exc_info")
+        if isinstance(exc, RequestPayloadError | HttpProcessingError):
+            log.info("dropped the rest of an unreadable request body: %s", type(exc).__name__)
+            return
+        super().log_exception(*args, **kwargs)
+
     def handle_error(
         self,
         request: BaseRequest,

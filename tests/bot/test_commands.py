@@ -107,11 +107,17 @@ async def test_commands_not_built_yet_say_so(stack: Stack, name: str) -> None:
     assert f"`{name}` is not available yet" in text_of(post)
 
 
-async def test_ask_without_the_assistant_says_the_commands_still_work(stack: Stack) -> None:
+async def test_ask_with_ollama_away_is_one_clear_sentence(stack: Stack) -> None:
+    from tests.peers.prometheus_stack import free_port
+
+    away = f"http://127.0.0.1:{free_port()}"
+    stack.runtime.settings = stack.runtime.settings.model_copy(update={"ollama_base_url": away})
     post = await run(stack, "ask why is api-1 crashlooping?")
     assert ephemeral(post)
-    assert "not available yet" in text_of(post)
+    assert text_of(post).startswith(f"Ollama at {away} is unreachable")
     assert "Ask what?" in text_of(await run(stack, "ask"))
+    # The deterministic commands do not need the model.
+    assert "database" in text_of(await run(stack, "status"))
 
 
 # --- policies ----------------------------------------------------------------------------
