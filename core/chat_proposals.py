@@ -49,6 +49,7 @@ async def propose(
     requested_by: str,
     reason: str,
     channel: str | None,
+    conversation: str | None,
     approvers: tuple[str, ...],
     ttl: timedelta,
     dry_run: bool,
@@ -83,6 +84,7 @@ async def propose(
         "expires_at": now + ttl,
         "dedup_key": key,
         "slack_channel": channel,
+        "conversation": (conversation or "")[:255] or None,
         "created_at": now,
         "updated_at": now,
     }

@@ -287,6 +287,7 @@ async def _propose_action(runtime: Any, args: BaseModel, ctx: ToolContext) -> To
                 requested_by=ctx.user,
                 reason=args.reason,
                 channel=channel,
+                conversation=ctx.conversation,
                 approvers=tuple(settings.infraai_approvers),
                 ttl=timedelta(seconds=settings.proposal_ttl_seconds),
                 dry_run=settings.infraai_dry_run,

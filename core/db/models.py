@@ -129,6 +129,8 @@ class Proposal(Base):
     slack_ts: Mapped[str | None] = mapped_column(sa.String(32))
     slack_thread_ts: Mapped[str | None] = mapped_column(sa.String(32))
     dedup_key: Mapped[str] = mapped_column(sa.String(64), index=True)
+    # A chat proposal's conversation ("<team>:<channel>:<thread>"): its job's result joins it.
+    conversation: Mapped[str | None] = mapped_column(sa.String(255))
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _created()
 
@@ -175,7 +177,7 @@ class ChatMessage(Base):
     __table_args__ = (sa.Index("ix_chat_messages_conversation_id", "conversation", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    conversation: Mapped[str] = mapped_column(sa.String(128))  # "<channel>:<thread ts>"
+    conversation: Mapped[str] = mapped_column(sa.String(128))  # "<team>:<channel>:<thread ts>"
     role: Mapped[str] = mapped_column(sa.String(16))
     content: Mapped[str] = mapped_column(sa.Text, default="")
     tool_calls: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)

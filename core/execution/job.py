@@ -36,7 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 from core.actions.catalogue import get_action
 from core.audit import audit_row, record
 from core.config import Settings
-from core.db.models import AuditEvent, JobLog, Notification, Policy, Proposal
+from core.db.models import AuditEvent, ChatMessage, JobLog, Notification, Policy, Proposal
 from core.db.types import utcnow
 from core.execution.actions import ActionFailed, ActionResult, Limits, run_action
 from core.execution.integrations import Integrations
@@ -81,6 +81,7 @@ def _output(result: ActionResult) -> str:
 # ---------------------------------------------------------------- statements
 
 PROPOSALS = cast(sa.Table, Proposal.__table__)
+CHAT_MESSAGES = cast(sa.Table, ChatMessage.__table__)
 POLICIES = cast(sa.Table, Policy.__table__)
 JOB_LOGS = cast(sa.Table, JobLog.__table__)
 AUDIT_EVENTS = cast(sa.Table, AuditEvent.__table__)
@@ -211,9 +212,23 @@ _NOTIFY_TWO = sa.insert(NOTIFICATIONS).from_select(
         )
     ),
 )
+# A chat proposal's result joins the conversation that asked for it (a follow-up question
+# sees it); nothing for a proposal without one.
+_REMEMBER = sa.insert(CHAT_MESSAGES).from_select(
+    ["conversation", "role", "content", "created_at"],
+    sa.select(
+        PROPOSALS.c.conversation,
+        sa.literal("assistant", sa.String),
+        _param(CHAT_MESSAGES.c.content, "result_text"),
+        _NOW,
+    ).where(
+        PROPOSALS.c.id == _param(PROPOSALS.c.id, "proposal"),
+        PROPOSALS.c.conversation.is_not(None),
+    ),
+)
 # SQLite: the finish of a last attempt, one statement after another, all with one set of
 # parameters.
-_FINISH_STEPS = (_CLOSE_LOG, _CLOSE_PROPOSAL, _AUDIT, _NOTIFY_TWO)
+_FINISH_STEPS = (_CLOSE_LOG, _CLOSE_PROPOSAL, _AUDIT, _REMEMBER, _NOTIFY_TWO)
 
 
 def _pg_claim() -> sa.Select[Any]:
@@ -306,20 +321,25 @@ def _pg_claim() -> sa.Select[Any]:
 
 
 def _pg_finish() -> sa.Insert:
-    """PostgreSQL: `_FINISH_STEPS` as one statement — the first three as CTEs of the last.
+    """PostgreSQL: `_FINISH_STEPS` as one statement — the first four as CTEs of the last.
 
         WITH close_log AS (UPDATE job_logs SET status = :outcome, … WHERE id = :job_log),
              close_proposal AS (UPDATE proposals SET status = :outcome, …
                                 WHERE id = :proposal AND status IN ('running', 'failed')),
-             audit AS (INSERT INTO audit_events … VALUES (…))
+             audit AS (INSERT INTO audit_events … VALUES (…)),
+             remember AS (INSERT INTO chat_messages … SELECT … FROM proposals
+                          WHERE id = :proposal AND conversation IS NOT NULL)
         INSERT INTO notifications … SELECT …thread… UNION ALL SELECT …update…
 
     The steps are independent (no one reads what another writes), so running them in one
     snapshot changes nothing.
     """
-    close_log, close_proposal, audit, notify = _FINISH_STEPS
+    close_log, close_proposal, audit, remember, notify = _FINISH_STEPS
     return notify.add_cte(
-        close_log.cte("close_log"), close_proposal.cte("close_proposal"), audit.cte("audit")
+        close_log.cte("close_log"),
+        close_proposal.cte("close_proposal"),
+        audit.cte("audit"),
+        remember.cte("remember"),
     )
 
 
@@ -556,6 +576,7 @@ async def _finish_attempt(
             )
             text = f"❌ Failed after {attempt} attempt(s): {error}"
         # The result in the thread, then the proposal's message re-rendered.
+        params["result_text"] = f"Job for proposal #{claim.proposal_id} ({claim.action}): {text}"
         params |= _prefixed("audit_", outcome)
         params |= _prefixed(
             "note0_", thread_row(claim.proposal_id, claim.channel, text, status=status)

@@ -261,3 +261,47 @@ async def test_without_a_cluster_the_tool_says_so(runtime, ollama) -> None:
     await Assistant(runtime).ask("pods in shop?", CONTEXT)
     reply = json.loads(ollama.chats[1]["messages"][-1]["content"])
     assert reply["status"] == "error" and "not configured" in reply["message"]
+
+
+async def test_the_job_result_joins_the_conversation(db_url, ollama, tmp_path) -> None:
+    from tests.fakes.kube_api import FakeKubeAPI, write_kubeconfig
+    from tests.helpers import eventually
+
+    kube = FakeKubeAPI()
+    kube.add_deployment("prod", "api", replicas=2)
+    url = await kube.start()
+    runtime = await _runtime(
+        db_url,
+        ollama.url,
+        infraai_approvers=("U0BOSS",),
+        infraai_dry_run=True,
+        kubeconfig=str(write_kubeconfig(tmp_path / "kubeconfig", url)),
+    )
+    scale = {"namespace": "prod", "deployment": "api", "replicas": 3}
+    ollama.script(
+        Turn.calls(("propose_action", {"action": "k8s.scale", "params": scale})),
+        Turn(content="Proposal #1 awaits approval."),
+        Turn(content="It was a dry run."),
+    )
+    try:
+        await runtime.assistant().ask("scale api in prod to 3", CONTEXT)
+        decided = await runtime.approvals.decide(1, "U0BOSS", True)
+        assert decided.ok
+        remembered = await eventually(
+            lambda: rows(
+                runtime,
+                "SELECT content FROM chat_messages"
+                " WHERE content LIKE 'Job for proposal #1 %' ORDER BY id",
+            ),
+            bool,
+            within=20,
+            what="the job's result in the conversation",
+        )
+        assert "k8s.scale" in remembered[0]["content"]
+        assert "Dry run" in remembered[0]["content"]
+        await runtime.assistant().ask("did it work?", CONTEXT)
+        seen = [m.get("content") for m in ollama.chats[-1]["messages"]]
+        assert remembered[0]["content"] in seen
+    finally:
+        await runtime.close()
+        await kube.stop()
