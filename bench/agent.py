@@ -28,7 +28,7 @@ if __package__ in (None, ""):
 
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from adapters.ollama import chat_model
+from adapters.ollama import OllamaAdapter
 from core.agent.prompt import SYSTEM_PROMPT
 from core.agent.tools import TOOLS, ToolContext
 from core.config import Settings
@@ -47,7 +47,8 @@ def percentiles(samples: list[float]) -> tuple[float, float]:
 
 async def measure(runtime: Runtime, fake: FakeOllama, turns: int) -> dict[str, list[float]]:
     timings: dict[str, list[float]] = {"bare 1": [], "bare 2": [], "turn": [], "tool turn": []}
-    model = chat_model(fake.url, MODEL, num_ctx=8192, timeout=30).bind_tools(TOOLS.schemas())
+    server = OllamaAdapter(fake.url, MODEL)
+    model = server.chat_model(num_ctx=8192, timeout=30).bind_tools(TOOLS.schemas())
     prompt = [SystemMessage(SYSTEM_PROMPT), HumanMessage("Is anything firing?")]
     for i in range(turns):
         fake.script(Turn(content="Nothing."))

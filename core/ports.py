@@ -165,6 +165,14 @@ class VSpherePort(Integration, Protocol):
     def list_vms(self) -> AdapterOutcome: ...
 
 
+class OllamaPort(Integration, Protocol):
+    """The chat model's server; the assistant's model comes from here."""
+
+    def chat_model(self, *, num_ctx: int, timeout: float) -> Any:
+        """A LangChain chat model bound to the configured model (num_ctx always sent)."""
+        ...
+
+
 # ---- the table ---------------------------------------------------------------------------
 
 
@@ -204,6 +212,13 @@ ADAPTERS: dict[str, AdapterSpec] = {
         errors=("VSphereError",),
         not_configured="VSphereNotConfigured",
     ),
+    "ollama": AdapterSpec(
+        title="Ollama",
+        module="adapters.ollama",
+        adapter="OllamaAdapter",
+        errors=("OllamaError",),
+        not_configured="OllamaNotConfigured",
+    ),
 }
 
 
@@ -222,7 +237,9 @@ def integration_error(exc: BaseException) -> IntegrationError | None:
 
 if TYPE_CHECKING:  # mypy holds each adapter to its port; nothing here runs
     from adapters.kubernetes import KubernetesAdapter
+    from adapters.ollama import OllamaAdapter
     from adapters.vsphere import VSphereAdapter
 
     _kubernetes: type[KubernetesPort] = KubernetesAdapter
     _vsphere: type[VSpherePort] = VSphereAdapter
+    _ollama: type[OllamaPort] = OllamaAdapter

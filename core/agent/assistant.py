@@ -53,12 +53,9 @@ class Assistant:
 
     def _compiled(self) -> Any:
         if self._graph is None:
-            if self._model is None:
-                from adapters.ollama import chat_model
-
-                self._model = chat_model(
-                    self._url, self._model_name, num_ctx=self._num_ctx, timeout=self._timeout
-                )
+            if self._model is None:  # through the port: core imports no adapter
+                server = self._runtime.integrations.ollama()
+                self._model = server.chat_model(num_ctx=self._num_ctx, timeout=self._timeout)
             self._graph = build_graph(
                 self._model,
                 self._registry,

@@ -28,6 +28,7 @@ from core.ports import (
     Integration,
     KubernetesPort,
     NotConfigured,
+    OllamaPort,
     VSpherePort,
     integration_error,
 )
@@ -55,12 +56,14 @@ class Integrations:
         *,
         kubernetes: Callable[[], KubernetesPort] | None = None,
         vsphere: Callable[[], VSpherePort] | None = None,
+        ollama: Callable[[], OllamaPort] | None = None,
         threads: int = ADAPTER_THREADS,
     ) -> None:
         self.settings = settings
         self._factories: dict[str, Callable[[], Integration]] = {
             "kubernetes": kubernetes or self._build_kubernetes,
             "vsphere": vsphere or self._build_vsphere,
+            "ollama": ollama or self._build_ollama,
         }
         assert set(self._factories) <= set(ADAPTERS)
         self._built: dict[str, Integration] = {}
@@ -78,6 +81,10 @@ class Integrations:
     def vsphere(self) -> VSpherePort:
         """The vCenter's adapter, or NotConfigured with the reason."""
         return cast(VSpherePort, self._get("vsphere"))
+
+    def ollama(self) -> OllamaPort:
+        """The chat model's server (the assistant's)."""
+        return cast(OllamaPort, self._get("ollama"))
 
     def names(self) -> list[str]:
         return list(self._factories)
@@ -121,6 +128,17 @@ class Integrations:
                 f"vSphere is not configured: {exc}",
                 public="vSphere is not configured: the VSPHERE_* settings are not usable",
             ) from None
+
+    def _build_ollama(self) -> OllamaPort:
+        spec = ADAPTERS["ollama"]
+        module = spec.load()
+        adapter: Any = getattr(module, spec.adapter)
+        try:
+            return cast(
+                OllamaPort, adapter(self.settings.ollama_base_url, self.settings.ollama_model)
+            )
+        except getattr(module, spec.not_configured) as exc:
+            raise NotConfigured(f"Ollama is not configured: {exc}") from None
 
     def _get(self, name: str) -> Integration:
         """The adapter, or NotConfigured with the reason (remembered: config does not change)."""

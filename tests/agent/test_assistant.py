@@ -305,3 +305,30 @@ async def test_the_job_result_joins_the_conversation(db_url, ollama, tmp_path) -
     finally:
         await runtime.close()
         await kube.stop()
+
+
+@pytest.mark.parametrize(
+    ("setup", "state"),
+    [
+        ("ok", "ok"),
+        ("down", "unreachable"),
+        ("not pulled", "not pulled"),
+        ("no tools", "no tool support"),
+    ],
+)
+async def test_status_reports_the_model(db_url, ollama, setup, state) -> None:
+    from core.commands import run_command
+
+    url = ollama.url if setup != "down" else f"http://127.0.0.1:{free_port()}"
+    if setup == "not pulled":
+        ollama.models.clear()
+    elif setup == "no tools":
+        ollama.models[MODEL] = ["completion"]
+    runtime = await _runtime(db_url, url)
+    try:
+        reply = await run_command(runtime, "U0ALICE", "status")
+    finally:
+        await runtime.close()
+    [model] = [item for item in reply.items if item.name == "ollama"]
+    assert (model.state == "ok") is (state == "ok")
+    assert model.detail.startswith(state if state != "ok" else "model llama3.1")
