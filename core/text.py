@@ -10,7 +10,25 @@ worker's name) never become a mention or `<!channel>`.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from typing import Any
+
+# Characters text can carry and PostgreSQL's text and jsonb refuse: NUL, and lone surrogates
+# (a JSON escape such as \ud800 decodes to one; Python's str holds it, UTF-8 cannot).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable(value: Any) -> Any:
+    """`value` with NUL and lone surrogates replaced by U+FFFD in every string, and in the
+    keys and items of dicts and lists: what any database column can hold."""
+    if isinstance(value, str):
+        return _UNSTORABLE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {storable(k): storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [storable(v) for v in value]
+    return value
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from core.agent import kubernetes_tools, memory
 from core.agent.graph import build_graph
 from core.agent.prompt import SYSTEM_PROMPT
 from core.agent.tools import TOOLS, Registry, ToolContext
+from core.text import storable
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ class Assistant:
         return self._graph
 
     async def ask(self, question: str, context: ToolContext) -> Answer:
+        question = storable(question)  # a NUL or lone surrogate typed in chat: kept, replaced
         async with self._runtime.sessions() as session:
             history = await memory.load(session, context.conversation, self._num_ctx // 2)
         question_message = HumanMessage(question)

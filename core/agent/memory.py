@@ -22,6 +22,7 @@ from langchain_core.messages import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.models import ChatMessage
+from core.text import storable
 
 MAX_ROWS = 60
 
@@ -74,7 +75,18 @@ def _message(row: ChatMessage) -> AnyMessage:
 def rows_for(
     conversation: str, user: str | None, messages: Sequence[AnyMessage]
 ) -> list[ChatMessage]:
-    """The new messages of a turn as rows (the user's question first)."""
+    """The new messages of a turn as rows (the user's question first), with what no database
+    column can hold (NUL, lone surrogates: a model can answer them too) replaced."""
+    return [_storable_row(row) for row in _rows(conversation, user, messages)]
+
+
+def _storable_row(row: ChatMessage) -> ChatMessage:
+    row.content = storable(row.content)
+    row.tool_calls = storable(row.tool_calls)
+    return row
+
+
+def _rows(conversation: str, user: str | None, messages: Sequence[AnyMessage]) -> list[ChatMessage]:
     rows = []
     for message in messages:
         if isinstance(message, HumanMessage):

@@ -15,15 +15,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from core.text import storable
+
 MAX_ALERTS_PER_PAYLOAD = 5000
 _ZERO_TIME_YEAR = 1  # Alertmanager sends 0001-01-01T00:00:00Z for "no end yet"
 # The latest instant kept: Python's datetime ends with year 9999, and a row PostgreSQL holds
 # past that (9999-12-31T23:00-05:00 is in year 10000 in UTC) could not be read back.
 LATEST = datetime(9999, 12, 31, tzinfo=UTC)
-# Characters JSON carries and PostgreSQL's text and jsonb refuse: NUL, and lone surrogates
-# (a JSON escape such as \ud800 decodes to one; Python's str holds it, UTF-8 cannot).
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-# What a body must contain for `_UNSTORABLE` to have anything to find: such characters only
+# What a body must contain for `storable` to have anything to replace: such characters only
 # arrive as escapes (raw NUL is invalid JSON, raw surrogates are invalid UTF-8). A cheap scan
 # in C, so the common body costs no walk over its strings.
 _UNSTORABLE_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
@@ -91,18 +90,6 @@ class WebhookPayload(BaseModel):
     common_annotations: dict[str, str] = Field(default_factory=dict, alias="commonAnnotations")
     external_url: str = Field(default="", alias="externalURL")
     alerts: list[WebhookAlert] = Field(min_length=1, max_length=MAX_ALERTS_PER_PAYLOAD)
-
-
-def storable(value: Any) -> Any:
-    """`value` (decoded JSON) with NUL and lone surrogates replaced by U+FFFD in every string
-    and key: valid JSON, valid for Alertmanager, refused by PostgreSQL's text and jsonb."""
-    if isinstance(value, str):
-        return _UNSTORABLE.sub("\ufffd", value)
-    if isinstance(value, dict):
-        return {storable(k): storable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [storable(v) for v in value]
-    return value
 
 
 def decode_payload(body: bytes) -> WebhookPayload:

@@ -332,3 +332,12 @@ async def test_status_reports_the_model(db_url, ollama, setup, state) -> None:
     [model] = [item for item in reply.items if item.name == "ollama"]
     assert (model.state == "ok") is (state == "ok")
     assert model.detail.startswith(state if state != "ok" else "model llama3.1")
+
+
+async def test_text_no_database_can_store_is_normalised(runtime, ollama) -> None:
+    # A lone surrogate or a NUL typed (or pasted) in Slack, and one in the model's answer.
+    ollama.script(Turn(content="odd \u0000 answer"))
+    answer = await runtime.assistant().ask("what is \ud800 this\u0000?", CONTEXT)
+    assert answer.ok
+    stored = await rows(runtime, "SELECT content FROM chat_messages ORDER BY id")
+    assert [r["content"] for r in stored] == ["what is \ufffd this\ufffd?", "odd \ufffd answer"]

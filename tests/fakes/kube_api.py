@@ -33,14 +33,14 @@ import hashlib
 import json
 import re
 import secrets
-import threading
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from aiohttp import web
+
+from tests.fakes.threaded import serve_in_thread
 
 TOKEN = "fake-kube-token"
 SERVICE_ACCOUNT = "system:serviceaccount:infraai:infraai"
@@ -346,19 +346,9 @@ class FakeKubeAPI:
             await self._runner.cleanup()
             self._runner = None
 
-    @contextlib.contextmanager
-    def run_in_thread(self) -> Iterator[str]:
-        """Serve from a background thread's own loop, for synchronous tests."""
-        loop = asyncio.new_event_loop()
-        thread = threading.Thread(target=loop.run_forever, name="fake-kube-api", daemon=True)
-        thread.start()
-        try:
-            yield asyncio.run_coroutine_threadsafe(self.start(), loop).result(5)
-        finally:
-            asyncio.run_coroutine_threadsafe(self.stop(), loop).result(5)
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(5)
-            loop.close()
+    def run_in_thread(self) -> contextlib.AbstractContextManager[str]:
+        """Serve from a background thread's own loop, for synchronous clients."""
+        return serve_in_thread(self.start, self.stop, "fake-kube-api")
 
     # ---- HTTP ---------------------------------------------------------------------------
 

@@ -25,13 +25,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import threading
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+from tests.fakes.threaded import serve_in_thread
 
 MODEL = "llama3.1"
 
@@ -96,18 +97,9 @@ class FakeOllama:
             await self._runner.cleanup()
             self._runner = None
 
-    @contextlib.contextmanager
-    def run_in_thread(self) -> Iterator[str]:
-        loop = asyncio.new_event_loop()
-        thread = threading.Thread(target=loop.run_forever, name="fake-ollama", daemon=True)
-        thread.start()
-        try:
-            yield asyncio.run_coroutine_threadsafe(self.start(), loop).result(5)
-        finally:
-            asyncio.run_coroutine_threadsafe(self.stop(), loop).result(5)
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(5)
-            loop.close()
+    def run_in_thread(self) -> contextlib.AbstractContextManager[str]:
+        """Serve from a background thread's own loop, for synchronous clients."""
+        return serve_in_thread(self.start, self.stop, "fake-ollama")
 
     # ---- the API ------------------------------------------------------------------------
 
