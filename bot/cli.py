@@ -12,16 +12,18 @@ import asyncio
 import logging
 import sys
 from collections.abc import Callable
-from typing import NoReturn
-
-from sqlalchemy.exc import DBAPIError, OperationalError
+from typing import TYPE_CHECKING, NoReturn
 
 from bot import cli_policy, cli_proposals, cli_worker
 from bot.cli_support import CliError
-from core.config import ConfigError, Settings, load_settings
-from core.db.schema import SchemaOutOfDate
 
-Handler = Callable[[argparse.Namespace, Settings], int]
+if TYPE_CHECKING:
+    from core.config import Settings
+
+# Start-up is part of the interface: `infraai --help` imports argparse and the command
+# modules, whose heavy imports (SQLAlchemy, pydantic, the runtime) wait inside the commands.
+
+Handler = Callable[[argparse.Namespace, "Settings"], int]
 
 
 class UsageError(Exception):
@@ -87,6 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    from core.config import ConfigError, load_settings
+    from core.db.schema import SchemaOutOfDate
+
     quiet = args.handler not in (cmd_serve, cmd_chat, cli_worker.cmd_worker)
     logging.basicConfig(
         level=logging.WARNING if quiet else logging.INFO,

@@ -8,24 +8,14 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bot.cli_support import CliError, runtime_for, table
-from core.alerts.webhook import PayloadError, parse_payload
-from core.config import Settings
-from core.policy.engine import PolicySet
-from core.policy.spec import PolicyError, PolicySpec
-from core.policy.store import (
-    PolicyNotFound,
-    apply_policies,
-    delete_policy,
-    export_document,
-    get_policy,
-    list_policies,
-    load_document,
-    set_enabled,
-)
-from core.policy.testing import AlertUnderTest, describe_test, labels_from_pairs
+from bot.cli_support import CliError, session_for, table
+
+if TYPE_CHECKING:
+    from core.config import Settings
+    from core.policy.spec import PolicySpec
+    from core.policy.testing import AlertUnderTest
 
 
 def _actor() -> str:
@@ -35,6 +25,9 @@ def _actor() -> str:
 
 
 def read_policy_file(path: str) -> list[PolicySpec]:
+    from core.policy.spec import PolicyError
+    from core.policy.store import load_document
+
     try:
         text = sys.stdin.read() if path == "-" else Path(path).read_text()
     except OSError as exc:
@@ -47,9 +40,10 @@ def read_policy_file(path: str) -> list[PolicySpec]:
 
 def policy_list(args: argparse.Namespace, settings: Settings) -> int:
     """List the policies in force, in evaluation order."""
+    from core.policy.store import list_policies
 
     async def run() -> list[tuple[int, PolicySpec]]:
-        async with runtime_for(settings) as runtime, runtime.sessions() as session:
+        async with session_for(settings) as session:
             return await list_policies(session)
 
     rows = asyncio.run(run())
@@ -74,9 +68,10 @@ def policy_list(args: argparse.Namespace, settings: Settings) -> int:
 
 def policy_show(args: argparse.Namespace, settings: Settings) -> int:
     """Show one policy as YAML."""
+    from core.policy.store import PolicyNotFound, export_document, get_policy
 
     async def run() -> PolicySpec:
-        async with runtime_for(settings) as runtime, runtime.sessions() as session:
+        async with session_for(settings) as session:
             return await get_policy(session, args.name)
 
     try:
@@ -89,10 +84,12 @@ def policy_show(args: argparse.Namespace, settings: Settings) -> int:
 
 def policy_apply(args: argparse.Namespace, settings: Settings) -> int:
     """Create or update the policies in a YAML file (all or nothing). `-` reads stdin."""
+    from core.policy.store import apply_policies
+
     specs = read_policy_file(args.file)
 
     async def run() -> str:
-        async with runtime_for(settings) as runtime, runtime.sessions() as session:
+        async with session_for(settings) as session:
             async with session.begin():
                 result = await apply_policies(session, specs, _actor(), prune=args.prune)
             return result.summary()
@@ -103,9 +100,10 @@ def policy_apply(args: argparse.Namespace, settings: Settings) -> int:
 
 def policy_export(args: argparse.Namespace, settings: Settings) -> int:
     """Print every policy as YAML that `policy apply` takes back unchanged."""
+    from core.policy.store import export_document, list_policies
 
     async def run() -> list[PolicySpec]:
-        async with runtime_for(settings) as runtime, runtime.sessions() as session:
+        async with session_for(settings) as session:
             return [spec for _id, spec in await list_policies(session)]
 
     print(export_document(asyncio.run(run())), end="")
@@ -114,9 +112,10 @@ def policy_export(args: argparse.Namespace, settings: Settings) -> int:
 
 def policy_delete(args: argparse.Namespace, settings: Settings) -> int:
     """Delete a policy (its proposals stay, with the policy's name)."""
+    from core.policy.store import PolicyNotFound, delete_policy
 
     async def run() -> None:
-        async with runtime_for(settings) as runtime, runtime.sessions() as session:
+        async with session_for(settings) as session:
             async with session.begin():
                 await delete_policy(session, args.name, _actor())
 
@@ -130,8 +129,10 @@ def policy_delete(args: argparse.Namespace, settings: Settings) -> int:
 
 def _toggle(enabled: bool) -> Callable[[argparse.Namespace, Settings], int]:
     def handler(args: argparse.Namespace, settings: Settings) -> int:
+        from core.policy.store import PolicyNotFound, set_enabled
+
         async def run() -> bool:
-            async with runtime_for(settings) as runtime, runtime.sessions() as session:
+            async with session_for(settings) as session:
                 async with session.begin():
                     return await set_enabled(session, args.name, enabled, _actor())
 
@@ -148,6 +149,9 @@ def _toggle(enabled: bool) -> Callable[[argparse.Namespace, Settings], int]:
 
 
 def _alerts_under_test(args: argparse.Namespace) -> list[AlertUnderTest]:
+    from core.alerts.webhook import PayloadError, parse_payload
+    from core.policy.testing import AlertUnderTest, labels_from_pairs
+
     if args.file:
         try:
             data: Any = json.loads(Path(args.file).read_text())
@@ -184,13 +188,17 @@ def policy_test(args: argparse.Namespace, settings: Settings) -> int:
     namespace=prod pod=api-1`) or as an Alertmanager webhook JSON file (--file). With
     --policies FILE the file's policies are tested instead of those in force.
     """
+    from core.policy.engine import PolicySet
+    from core.policy.store import list_policies
+    from core.policy.testing import describe_test
+
     alerts = _alerts_under_test(args)
     if args.policies:
         specs = read_policy_file(args.policies)
     else:
 
         async def run() -> list[PolicySpec]:
-            async with runtime_for(settings) as runtime, runtime.sessions() as session:
+            async with session_for(settings) as session:
                 return [spec for _id, spec in await list_policies(session)]
 
         specs = asyncio.run(run())

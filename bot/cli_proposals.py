@@ -6,21 +6,25 @@ import argparse
 import asyncio
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bot.cli_support import CliError, runtime_for, table
-from core.config import Settings
-from core.db.models import PROPOSAL_STATUSES
-from core.proposals import ProposalView, list_proposals
+from bot.cli_support import CliError, session_for, table
+
+if TYPE_CHECKING:
+    from core.config import Settings
+    from core.proposals import ProposalView
 
 
 def cmd_proposals(args: argparse.Namespace, settings: Settings) -> int:
     """List proposals, newest first (--status to filter, --json for machines)."""
+    from core.db.models import PROPOSAL_STATUSES
+    from core.proposals import list_proposals
+
     if args.status and args.status not in PROPOSAL_STATUSES:
         raise CliError(f"unknown status {args.status!r}; one of {', '.join(PROPOSAL_STATUSES)}")
 
     async def run() -> list[ProposalView]:
-        async with runtime_for(settings) as runtime, runtime.sessions() as session:
+        async with session_for(settings) as session:
             return await list_proposals(session, status=args.status, limit=args.limit)
 
     proposals = asyncio.run(run())

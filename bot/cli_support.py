@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
-from core.config import Settings
-from core.runtime import Runtime
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from core.config import Settings
 
 
 class CliError(Exception):
@@ -14,14 +17,20 @@ class CliError(Exception):
 
 
 @asynccontextmanager
-async def runtime_for(settings: Settings) -> AsyncIterator[Runtime]:
-    """A runtime for one command, refusing an out-of-date schema with a hint to migrate."""
-    runtime = Runtime.build(settings)
+async def session_for(settings: Settings) -> AsyncIterator[AsyncSession]:
+    """A database session for one command, refusing an out-of-date schema with a hint to
+    migrate. Only the database: a command that reads rows has no use for the runtime's
+    executor, notifier and integrations, nor for the time it takes to import them."""
+    from core.db.engine import create_engine, session_factory
+    from core.db.schema import require_current_schema
+
+    engine = create_engine(settings.database_url)
     try:
-        await runtime.check_schema()
-        yield runtime
+        await require_current_schema(engine)
+        async with session_factory(engine)() as session:
+            yield session
     finally:
-        await runtime.close()
+        await engine.dispose()
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

@@ -6,10 +6,13 @@ import argparse
 import asyncio
 import json
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from bot.cli_support import CliError, runtime_for, table
-from core.config import Settings
-from core.jobs import JobRow, list_jobs
+from bot.cli_support import CliError, session_for, table
+
+if TYPE_CHECKING:
+    from core.config import Settings
+    from core.jobs import JobRow
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
@@ -28,9 +31,10 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_jobs(args: argparse.Namespace, settings: Settings) -> int:
     """List recent job runs (one line per attempt), newest first."""
+    from core.jobs import list_jobs
 
     async def run() -> list[JobRow]:
-        async with runtime_for(settings) as runtime, runtime.sessions() as session:
+        async with session_for(settings) as session:
             return await list_jobs(session, limit=args.limit)
 
     jobs = asyncio.run(run())

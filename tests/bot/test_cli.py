@@ -225,3 +225,48 @@ def test_an_empty_variable_is_unset(variable, monkeypatch) -> None:
     assert getattr(load_settings(), variable.lower()) == Settings.model_fields[
         variable.lower()
     ].get_default(call_default_factory=True)
+
+
+INTEGRATION_LIBRARIES = (
+    "kubernetes",
+    "pyVmomi",
+    "langchain_core",
+    "langgraph",
+    "matplotlib",
+    "nmap",
+)
+PROBE = """
+import sys
+from bot.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit:
+    pass
+print("MODULES", " ".join(sorted(m for m in sys.modules if "." not in m)))
+"""
+
+
+def _modules_after(argv: list[str], env: dict[str, str]) -> set[str]:
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, *argv], env=env, capture_output=True, text=True, timeout=60
+    )
+    line = next(x for x in result.stdout.splitlines() if x.startswith("MODULES "))
+    return set(line.split()[1:])
+
+
+def test_help_imports_nothing_heavy() -> None:
+    loaded = _modules_after(["--help"], dict(os.environ))
+    heavy = {"sqlalchemy", "pydantic", "alembic", "aiohttp", "slack_bolt", "jinja2"}
+    assert loaded.isdisjoint(heavy | set(INTEGRATION_LIBRARIES)), loaded & heavy
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["proposals"], ["policy", "test", "alertname=KubePodCrashLooping", "pod=a"], ["jobs"]],
+    ids=["proposals", "policy test", "jobs"],
+)
+def test_commands_import_no_integration_library(argv, tmp_path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/cli.db"
+    upgrade(url)
+    loaded = _modules_after(argv, {**os.environ, "DATABASE_URL": url})
+    assert loaded.isdisjoint(INTEGRATION_LIBRARIES), loaded & set(INTEGRATION_LIBRARIES)

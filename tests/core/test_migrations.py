@@ -68,3 +68,18 @@ def test_contract_tables_exist_with_their_names() -> None:
 def test_every_table_has_an_integer_id(table: str) -> None:
     column = Base.metadata.tables[table].c["id"]
     assert column.primary_key and column.type.python_type is int
+
+
+def test_the_head_read_from_the_files_is_alembics() -> None:
+    from core.db.schema import head_from_files
+
+    assert head_from_files() == head_revision()
+
+
+def test_the_schema_check_imports_no_alembic() -> None:
+    import subprocess
+    import sys
+
+    probe = "import sys, core.db.schema; print('alembic' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert result.stdout.strip() == "False", result.stderr
