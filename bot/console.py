@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, TextIO
 
 from bot.render_text import render_card, render_reply, render_status_line
@@ -74,9 +75,20 @@ def _ask_hook(runtime: Runtime) -> Any:
     return ask_hook(runtime, ToolContext(user=CONSOLE_USER, conversation=CONVERSATION))
 
 
+GOODBYE = "InfraAI stopped. Bye."
+_PREFIX = "/infraai"
+
+
 async def handle_line(runtime: Runtime, line: str) -> str:
-    """One console line → the text to print."""
-    words = line.strip().split()
+    """One console line → the text to print.
+
+    `approve N` / `deny N`, any `/infraai` command with or without the slash prefix, and
+    anything else is a question for the assistant (as `ask …`).
+    """
+    text = line.strip()
+    if text.lower().startswith(_PREFIX):
+        text = text[len(_PREFIX) :].strip() or "help"
+    words = text.split()
     if not words:
         return ""
     verb = words[0].lower()
@@ -91,22 +103,50 @@ async def handle_line(runtime: Runtime, line: str) -> str:
         return outcome.message
     if verb in ("quit", "exit"):
         raise EOFError
+    if verb not in commands.COMMANDS:
+        text, verb = f"ask {text}", "ask"  # free text: a question
     reply = await commands.run_command(
-        runtime, CONSOLE_USER, line, ask=_ask_hook(runtime) if verb == "ask" else None
+        runtime, CONSOLE_USER, text, ask=_ask_hook(runtime) if verb == "ask" else None
     )
     if runtime.drain is not None:
         runtime.drain.wake()
     return render_reply(reply)
 
 
+async def _lines(stream: TextIO) -> AsyncIterator[str]:
+    """The stream's lines, read by a daemon thread.
+
+    Not `asyncio.to_thread`: a thread blocked in `readline()` on a terminal would keep the
+    loop's default executor — and so the process, at exit — waiting for the next Enter.
+    A daemon thread is left behind when the process ends.
+    """
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[str] = asyncio.Queue()
+
+    def read() -> None:
+        while True:
+            try:
+                line = stream.readline()
+            except (OSError, ValueError):  # closed under us
+                line = ""
+            loop.call_soon_threadsafe(queue.put_nowait, line)
+            if not line:
+                return
+
+    threading.Thread(target=read, name="console-stdin", daemon=True).start()
+    while line := await queue.get():
+        yield line
+
+
 async def read_lines(runtime: Runtime, stdin: TextIO | None = None) -> None:
-    """Read commands until EOF (a closed stdin stops the prompt, not the server)."""
+    """Read commands until `exit`, `quit` or end of input (Ctrl-D)."""
     stream = stdin or sys.stdin
-    print("InfraAI console — type `help`, `proposals`, `approve N`, `deny N`.", flush=True)
-    while True:
-        line = await asyncio.to_thread(stream.readline)
-        if not line:
-            return
+    print(
+        "InfraAI console — `help` lists the commands; `approve N`, `deny N`; anything else is "
+        "a question for the assistant; `exit` or Ctrl-D to stop.",
+        flush=True,
+    )
+    async for line in _lines(stream):
         try:
             output = await handle_line(runtime, line)
         except EOFError:

@@ -72,6 +72,7 @@ async def serve(
 
     stop = stop or asyncio.Event()
     use_slack = slack_configured(settings)
+    with_console = False
     socket_handler = None
     if use_slack:
         from bot.slack.app import build_app, mount, web_client
@@ -119,10 +120,16 @@ async def serve(
         settle_heap()
         log.info("InfraAI listening on http://%s:%s", settings.infraai_host, settings.infraai_port)
         _stop_on_signals(stop)
-        if console if console is not None else (not use_slack and sys.stdin.isatty()):
+        with_console = console if console is not None else (not use_slack and sys.stdin.isatty())
+        if with_console:
             from bot.console import read_lines
 
-            runtime.spawn(read_lines(runtime))
+            async def console_then_stop() -> None:
+                # `exit`, `quit` or Ctrl-D at the console ends the whole process.
+                await read_lines(runtime)
+                stop.set()
+
+            runtime.spawn(console_then_stop())
         try:
             await stop.wait()
         finally:
@@ -131,12 +138,16 @@ async def serve(
             await runner.cleanup()
     finally:
         await runtime.close()
+    if with_console:
+        from bot.console import GOODBYE
+
+        print(GOODBYE, flush=True)
     return 0
 
 
 async def chat(settings: Settings) -> int:
     """The console alone: proposals and results here, commands typed at the prompt."""
-    from bot.console import ConsoleNotifier, read_lines
+    from bot.console import GOODBYE, ConsoleNotifier, read_lines
 
     runtime = Runtime.build(settings, authorizer=TrustedAuthorizer())
     runtime.attach_notifier(ConsoleNotifier())
@@ -147,4 +158,5 @@ async def chat(settings: Settings) -> int:
         await read_lines(runtime)
     finally:
         await runtime.close()
+    print(GOODBYE, flush=True)
     return 0

@@ -134,9 +134,9 @@ async def test_commands_in_the_console(console: Console) -> None:
     assert "paused" in await console.line("pause")
     assert "⏸️ auto-remediation paused" in await console.line("status")
     assert "resumed" in await console.line("resume")
-    unknown = await console.line("frobnicate now")
-    assert unknown.startswith("Unknown command `frobnicate`.")
-    assert "\nusage: " in unknown
+    # Not a command: a question for the assistant (here without Ollama: one sentence).
+    asked = await console.line("frobnicate now")
+    assert "is unreachable" in asked and "usage" not in asked
     assert "not available yet" in await console.line("scan 127.0.0.1")
     assert await count(console.runtime, "audit_events", "verb IN ('pause', 'resume')") == 2
 
@@ -165,3 +165,88 @@ async def test_read_lines_runs_until_eof_and_survives_a_bad_line(
     assert "\n(none)\n" in printed  # `proposals` after the failed line
     assert "What InfraAI can do" not in printed  # `quit` stopped the prompt
     await read_lines(console.runtime, io.StringIO(""))  # EOF at once: returns
+
+
+@pytest.mark.parametrize("line", ["/infraai help", "help", "/infraai", "/INFRAAI help"])
+async def test_the_slash_prefix_and_the_bare_words_both_work(console, line) -> None:
+    answer = await console.line(line)
+    assert "Unknown command" not in answer
+    assert "proposals" in answer and "approve" not in answer.split("\n", 1)[0].lower()
+
+
+async def test_the_status_command_with_its_prefix(console) -> None:
+    assert "database" in await console.line("/infraai status")
+
+
+async def test_free_text_is_a_question_for_the_assistant(console) -> None:
+    from tests.peers.prometheus_stack import free_port
+
+    away = f"http://127.0.0.1:{free_port()}"
+    console.runtime.settings = console.runtime.settings.model_copy(update={"ollama_base_url": away})
+    answer = await console.line("why is api-1 crashlooping?")
+    assert answer.startswith(f"Ollama at {away} is unreachable")
+
+
+def _serve_in_a_terminal(tmp_path: Path) -> tuple[Any, int]:
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    from core.db.schema import upgrade
+    from tests.peers.prometheus_stack import free_port
+
+    url = f"sqlite+aiosqlite:///{tmp_path}/infraai.db"
+    upgrade(url)
+    primary, secondary = pty.openpty()
+    env = {**os.environ, "DATABASE_URL": url, "INFRAAI_PORT": str(free_port())}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "serve"],
+        stdin=secondary,
+        stdout=secondary,
+        stderr=secondary,
+        env=env,
+        start_new_session=True,
+    )
+    os.close(secondary)
+    return process, primary
+
+
+def _read_until(primary: int, text: str, seconds: float = 30) -> str:
+    import os
+    import select
+    import time
+
+    seen, deadline = b"", time.monotonic() + seconds
+    while text.encode() not in seen and time.monotonic() < deadline:
+        ready, _, _ = select.select([primary], [], [], 0.2)
+        if ready:
+            try:
+                seen += os.read(primary, 4096)
+            except OSError:
+                break
+    return seen.decode(errors="replace")
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "ctrl-d", "exit"])
+def test_the_console_ends_the_whole_process(tmp_path, how) -> None:
+    import os
+    import signal
+
+    process, primary = _serve_in_a_terminal(tmp_path)
+    try:
+        assert "InfraAI console" in _read_until(primary, "InfraAI console")
+        if how == "ctrl-c":
+            os.kill(process.pid, signal.SIGINT)
+        elif how == "ctrl-d":
+            os.write(primary, b"\x04")
+        else:
+            os.write(primary, b"exit\r")
+        # A hang guard, not a measurement: before, the process waited for the next Enter.
+        assert process.wait(timeout=20) == 0
+        assert "Bye." in _read_until(primary, "Bye.", seconds=5)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        os.close(primary)
