@@ -9,8 +9,8 @@ work has finished, and no proposal decided unless the input was a valid, authori
 naming it. The command parser gets arbitrary text: a reply or a clear error, never an
 exception, and nothing typed comes back as live Slack markup.
 
-How many inputs each surface received is counted, printed at the end of the module (`-s`) and
-written to `slack_property_counts.json` in pytest's base temp directory.
+How many inputs each surface received is counted in the suite's tally, printed with the
+run's summary ("property tests").
 """
 
 from __future__ import annotations
@@ -21,9 +21,7 @@ import copy
 import json
 import logging
 import re
-from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -43,10 +41,10 @@ from tests.fakes.slack_signing import (
     url_verification_payload,
 )
 from tests.helpers import crashloop, payload, policy, rows
-from tests.stack import APPROVER, CHANNEL, SECRET, STRANGER, Stack, make_stack
 
-GENERATED: Counter[str] = Counter()
-SERVER_ERRORS: Counter[str] = Counter()
+# The suite's shared tally: the run's summary prints every surface's counts.
+from tests.properties.tally import GENERATED, SERVER_ERRORS
+from tests.stack import APPROVER, CHANNEL, SECRET, STRANGER, Stack, make_stack
 
 PROPERTY_SETTINGS = settings(
     deadline=None,
@@ -172,15 +170,6 @@ def harness(sqlite_db: str, caplog: pytest.LogCaptureFixture) -> Iterator[Harnes
     h = Harness(sqlite_db, caplog)
     yield h
     h.close()
-
-
-@pytest.fixture(scope="module", autouse=True)
-def report_counts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    yield
-    summary = {"generated": dict(GENERATED), "server_errors": dict(SERVER_ERRORS)}
-    path = Path(tmp_path_factory.getbasetemp()) / "slack_property_counts.json"
-    path.write_text(json.dumps(summary, indent=2, sort_keys=True))
-    print(f"\nhypothesis inputs per surface: {json.dumps(summary, sort_keys=True)} ({path})")
 
 
 async def settle(stack: Stack) -> None:
