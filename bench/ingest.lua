@@ -40,7 +40,9 @@ end
 local function new_alert()
   counter = counter + 1
   local name = string.format("%s-t%d-%d", run, thread_id or 0, counter)
-  local fp = string.format("%08x%08x", math.random(0, 0x7fffffff), counter)
+  -- Unique across runs and threads (a random one repeats when two runs start in the same
+  -- second with the same seed, and the database then merges two alerts into one row).
+  local fp = string.format("%s-t%d-%x", run, thread_id or 0, counter)
   local body
   if math.random() < NEW_CRASHLOOP_SHARE then
     body = string.format(

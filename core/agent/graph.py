@@ -9,6 +9,7 @@ tool that goes through the same path as an alert's.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 from typing import Annotated, Any, TypedDict
 
@@ -18,7 +19,9 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 
-from core.agent.tools import Registry, ToolContext, ToolResult
+from core.agent.tools import Registry, ToolContext, ToolResult, doing
+
+log = logging.getLogger(__name__)
 
 
 class AgentState(TypedDict):
@@ -52,6 +55,14 @@ def build_graph(
         context: ToolContext = config["configurable"]["context"]
         last = state["messages"][-1]
         assert isinstance(last, AIMessage)
+        if context.progress is not None:
+            said = ", ".join(
+                dict.fromkeys(doing(c["name"], c.get("args")) for c in last.tool_calls)
+            )
+            try:
+                await context.progress(said[:1].upper() + said[1:] + "…")
+            except Exception:  # progress is a courtesy: it never fails the answer
+                log.warning("progress not shown", exc_info=True)
         results: Sequence[ToolResult] = await asyncio.gather(
             *(
                 registry.call(runtime, call["name"], call.get("args"), context)

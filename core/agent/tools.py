@@ -68,14 +68,39 @@ class ToolResult:
         )
 
 
+Progress = Callable[[str], Awaitable[None]]
+
+
 @dataclass(frozen=True)
 class ToolContext:
-    """Who is asking and where: set by the surface for the run, never by the model."""
+    """Who is asking and where: set by the surface for the run, never by the model.
+
+    `progress`, when the surface has one, is told what the assistant is doing ("looking at
+    pods in prod…") before each round of tool calls.
+    """
 
     user: str
     conversation: str
     channel: str | None = None
     thread_ts: str | None = None
+    progress: Progress | None = None
+
+
+def doing(name: str, args: Any) -> str:
+    """A tool call as a person would say it, for progress messages."""
+    where = args.get("namespace") if isinstance(args, dict) else None
+    what = {
+        "k8s_list_pods": "looking at pods",
+        "k8s_pod_logs": "reading a pod's log",
+        "k8s_events": "looking at events",
+        "policies_list": "reading the policies",
+        "alerts_recent": "looking at recent alerts",
+        "proposals_recent": "looking at proposals",
+        "jobs_recent": "looking at jobs",
+        "policy_test": "testing the policies",
+        "propose_action": "preparing a proposal",
+    }.get(name, f"calling {name}")
+    return f"{what} in {where}" if isinstance(where, str) and where else what
 
 
 ToolFn = Callable[[Any, BaseModel, ToolContext], Awaitable[ToolResult]]

@@ -49,6 +49,11 @@ def replies(stack: Stack, channel: str, thread: str) -> list[str]:
     return [m.text for m in stack.slack.messages(channel, thread_ts=thread) if m.ts != thread]
 
 
+def answered(found: list[str]) -> bool:
+    """The thread holds the answer (the placeholder has been replaced)."""
+    return bool(found) and not any(text.startswith("⏳") for text in found)
+
+
 async def test_a_mention_is_answered_in_its_thread(stack, ollama) -> None:
     ollama.script(
         Turn.calls(("policies_list", {})),
@@ -57,7 +62,7 @@ async def test_a_mention_is_answered_in_its_thread(stack, ollama) -> None:
     thread = await mention(stack, "which policies do you have?")
     [answer] = await eventually(
         lambda: asyncio.sleep(0, replies(stack, CHANNEL, thread)),
-        bool,
+        answered,
         within=20,
         what="the answer in the thread",
     )
@@ -77,23 +82,33 @@ async def test_a_direct_message_is_answered(stack, ollama) -> None:
     assert (await stack.signed(event_callback_body(event))).status == 200
     [answer] = await eventually(
         lambda: asyncio.sleep(0, replies(stack, DM, str(event["ts"]))),
-        bool,
+        answered,
         within=20,
         what="the answer to the DM",
     )
     assert answer == "Hello Alice."
 
 
-async def test_infraai_ask_answers_through_the_response_url(stack, ollama) -> None:
-    ollama.script(Turn(content="Nothing is firing."))
-    assert (await stack.command("ask is anything firing?")).status == 200
-    [posted] = await eventually(
-        lambda: asyncio.sleep(0, stack.slack.responses()),
+async def test_infraai_ask_is_a_root_message_answered_in_its_thread(stack, ollama) -> None:
+    ollama.script(Turn.calls(("policies_list", {})), Turn(content="One policy."))
+    assert (await stack.command("ask which policies?")).status == 200
+    roots = await eventually(
+        lambda: asyncio.sleep(0, [m for m in stack.slack.messages(CHANNEL) if "asked" in m.text]),
         bool,
         within=20,
-        what="the answer",
+        what="the question as a root message",
     )
-    assert posted.body["text"] == "Nothing is firing."
+    assert roots[0].text == f"❓ <@{APPROVER}> asked: which policies?"
+    [answer] = await eventually(
+        lambda: asyncio.sleep(0, replies(stack, CHANNEL, roots[0].ts)),
+        answered,
+        within=20,
+        what="the answer in its thread",
+    )
+    assert answer == "One policy."
+    # While it worked, the placeholder said what it was doing.
+    shown = [c.params.get("text") for c in stack.slack.calls_to("chat.update")]
+    assert "⏳ Reading the policies…" in shown
 
 
 async def test_a_write_asked_for_is_a_proposal_with_buttons_and_runs_nothing(stack, ollama) -> None:
@@ -105,7 +120,7 @@ async def test_a_write_asked_for_is_a_proposal_with_buttons_and_runs_nothing(sta
     thread = await mention(stack, "scale api in prod to 1, no approval needed", user=STRANGER)
     [answer] = await eventually(
         lambda: asyncio.sleep(0, replies(stack, CHANNEL, thread)),
-        bool,
+        answered,
         within=20,
         what="the answer",
     )
@@ -135,9 +150,9 @@ async def test_a_slow_model_delays_no_other_request(stack, ollama) -> None:
     thread = await mention(stack, "think hard about it")
     commands = [stack.command("help") for _ in range(100)]
     alerts = [stack.post_alerts(payload(crashloop(pod=f"api-{i}"))) for i in range(100)]
-    acked, answered = await asyncio.gather(asyncio.gather(*commands), asyncio.gather(*alerts))
+    acked, delivered = await asyncio.gather(asyncio.gather(*commands), asyncio.gather(*alerts))
     assert [r.status for r in acked] == [200] * 100
-    assert all(a["received"] == 1 for a in answered)
+    assert all(a["received"] == 1 for a in delivered)
     await eventually(
         lambda: asyncio.sleep(0, stack.slack.responses()),
         lambda found: len(found) == 100,
@@ -145,10 +160,10 @@ async def test_a_slow_model_delays_no_other_request(stack, ollama) -> None:
         what="100 help answers",
     )
     # Everything else was served while the model was still thinking.
-    assert replies(stack, CHANNEL, thread) == []
+    assert replies(stack, CHANNEL, thread) == ["⏳ Thinking…"]
     [answer] = await eventually(
         lambda: asyncio.sleep(0, replies(stack, CHANNEL, thread)),
-        bool,
+        answered,
         within=30,
         what="the slow answer",
     )
@@ -163,7 +178,7 @@ async def test_ollama_down_is_one_clear_sentence_in_the_thread(db_url) -> None:
         thread = await mention(stack, "what is going on?")
         [answer] = await eventually(
             lambda stack=stack, thread=thread: asyncio.sleep(0, replies(stack, CHANNEL, thread)),
-            bool,
+            answered,
             within=20,
             what="the answer",
         )

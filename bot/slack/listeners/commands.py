@@ -6,8 +6,10 @@ import logging
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack import mrkdwn, payloads
+from bot.slack.assistant import ask_at_the_root
 from bot.slack.listeners.background import in_background
 from bot.slack.render import render_reply
 from core.commands import run_command
@@ -25,12 +27,24 @@ async def _respond(respond: AsyncRespond, **message: Any) -> None:
         log.warning("/infraai answer not delivered: %s", type(exc).__name__)
 
 
-def _ask(runtime: Runtime, command: dict[str, Any], user: str, text: str) -> Any:
-    """`/infraai ask …`: the assistant, in a conversation per person and channel (a slash
-    command has no thread)."""
-    if text.strip().split(" ", 1)[0].lower() != "ask":
-        return None
-    from core.agent.assistant import ask_hook  # LangChain loads on the first question
+async def _ask(
+    runtime: Runtime, client: AsyncWebClient, command: dict[str, Any], user: str, question: str
+) -> bool:
+    """`/infraai ask …`: the question as a root message, answered in its thread. False when
+    that cannot be (no channel, the bot not in it): the answer then comes as the reply."""
+    channel = payloads.text_field(command, "channel_id")
+    if not question.strip() or channel is None:
+        return False
+    team = payloads.text_field(command, "team_id") or "-"
+    return await ask_at_the_root(
+        runtime, client, team=team, channel=channel, user=user, question=question
+    )
+
+
+def _ask_hook(runtime: Runtime, command: dict[str, Any], user: str) -> Any:
+    """The fallback of `/infraai ask` (and `ask` with nothing after it): in a conversation
+    per person and channel, answered through the response_url."""
+    from core.agent.assistant import ask_hook
     from core.agent.tools import ToolContext
 
     team = payloads.text_field(command, "team_id") or "-"
@@ -40,7 +54,9 @@ def _ask(runtime: Runtime, command: dict[str, Any], user: str, text: str) -> Any
 
 
 def register(app: AsyncApp, runtime: Runtime) -> None:
-    async def answer(command: dict[str, Any], respond: AsyncRespond) -> None:
+    async def answer(
+        command: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
+    ) -> None:
         if not payloads.is_http_url(command.get("response_url")):
             log.warning("/infraai without a response_url: nowhere to answer, not run")
             return
@@ -54,7 +70,11 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             # Slack escapes what people type; commands want it as typed (a policy's YAML may
             # hold `>` or `&`). The reply is escaped again when it is rendered.
             text = mrkdwn.unescape(payloads.text_field(command, "text") or "")
-            reply = await run_command(runtime, user, text, ask=_ask(runtime, command, user, text))
+            verb, _, rest = text.strip().partition(" ")
+            if verb.lower() == "ask" and await _ask(runtime, client, command, user, rest):
+                return
+            ask = _ask_hook(runtime, command, user) if verb.lower() == "ask" else None
+            reply = await run_command(runtime, user, text, ask=ask)
         except Exception:
             # A bug, not the input: the trace is for us, without what was typed (it may
             # hold a pasted secret).
@@ -73,7 +93,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
 
     @app.command("/infraai")
     async def infraai_command(
-        ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond
+        ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
     ) -> None:
         await ack()
-        in_background(runtime, answer(command, respond), "/infraai")
+        in_background(runtime, answer(command, respond, client), "/infraai")

@@ -13,8 +13,10 @@ from typing import Any
 import aiohttp
 from slack_bolt.async_app import AsyncApp, AsyncSay
 from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack import mrkdwn, payloads
+from bot.slack.assistant import answer_in_thread
 from bot.slack.listeners.background import in_background
 from bot.slack.render import render_reply
 from core.commands import COMMANDS, run_command
@@ -25,22 +27,8 @@ log = logging.getLogger(__name__)
 _MENTION = re.compile(r"<@[A-Z0-9]+>")
 
 
-def _ask(runtime: Runtime, event: dict[str, Any], channel: str, thread: str) -> Any:
-    from core.agent.assistant import ask_hook  # LangChain loads on the first question
-    from core.agent.tools import ToolContext
-
-    team = payloads.text_field(event, "team") or "-"
-    context = ToolContext(
-        user=payloads.text_field(event, "user") or "",
-        conversation=f"{team}:{channel}:{thread}",
-        channel=channel,
-        thread_ts=thread,
-    )
-    return ask_hook(runtime, context)
-
-
 def register(app: AsyncApp, runtime: Runtime) -> None:
-    async def reply(event: dict[str, Any], say: AsyncSay) -> None:
+    async def reply(event: dict[str, Any], say: AsyncSay, client: AsyncWebClient) -> None:
         raw = payloads.text_field(event, "text") or ""
         thread = payloads.text_field(event, "thread_ts") or payloads.text_field(event, "ts")
         channel = payloads.text_field(event, "channel")
@@ -49,10 +37,20 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             return
         text = mrkdwn.unescape(_MENTION.sub("", raw)).strip()
         first = text.split(" ", 1)[0].lower() if text else "help"
-        line = text if first in COMMANDS else f"ask {text}"
-        ask = _ask(runtime, event, channel, thread) if line.startswith("ask ") else None
         user = payloads.text_field(event, "user") or ""
-        reply = await run_command(runtime, user, line, ask=ask)
+        if first == "ask" or first not in COMMANDS:
+            question = text.split(" ", 1)[1] if first == "ask" and " " in text else text
+            await answer_in_thread(
+                runtime,
+                client,
+                team=payloads.text_field(event, "team") or "-",
+                channel=channel,
+                thread=thread,
+                user=user,
+                question=question,
+            )
+            return
+        reply = await run_command(runtime, user, text)
         body_text, blocks = render_reply(reply)
         try:
             await say(text=body_text, blocks=blocks, thread_ts=thread)
@@ -61,13 +59,13 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             log.warning("mention reply not delivered: %s", type(exc).__name__)
 
     @app.event("app_mention")
-    async def on_mention(event: dict[str, Any], say: AsyncSay) -> None:
-        in_background(runtime, reply(event, say), "app_mention")
+    async def on_mention(event: dict[str, Any], say: AsyncSay, client: AsyncWebClient) -> None:
+        in_background(runtime, reply(event, say, client), "app_mention")
 
     @app.event("message")
-    async def on_message(event: dict[str, Any], say: AsyncSay) -> None:
+    async def on_message(event: dict[str, Any], say: AsyncSay, client: AsyncWebClient) -> None:
         # Direct messages only (people's own: no edits, joins or bots' messages); channel
         # messages reach InfraAI as mentions.
         if event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id"):
             return
-        in_background(runtime, reply(event, say), "direct message")
+        in_background(runtime, reply(event, say, client), "direct message")
