@@ -43,10 +43,12 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-## bench: the benchmarks (tables with a same-run baseline; needs PostgreSQL and Redis)
+## bench: the benchmarks (tables with a same-run baseline; needs PostgreSQL, Redis and wrk)
 bench: $(STAMP)
 	$(PY) -m bench.policies
 	$(PY) -m bench.ingest
+	$(PY) -m bench.agent
+	$(PY) -m bench.cli
 	$(PY) -m bench.e2e
 	$(PY) -m bench.worker
 
