@@ -29,9 +29,11 @@ def read_policy_file(path: str) -> list[PolicySpec]:
     from core.policy.store import load_document
 
     try:
-        text = sys.stdin.read() if path == "-" else Path(path).read_text()
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise CliError(f"cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise CliError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     try:
         return load_document(text)
     except PolicyError as exc:

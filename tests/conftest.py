@@ -15,6 +15,7 @@ from typing import Any
 import asyncpg
 import pytest
 import sqlalchemy as sa
+from hypothesis import settings as hypothesis_settings
 
 from core.config import Settings
 from core.db.models import Base
@@ -31,6 +32,12 @@ PG_HINT = (
     "`pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`"
 )
 REQUIRE_INTEGRATION = os.environ.get("INFRAAI_REQUIRE_INTEGRATION") == "1"
+
+# Property tests explore new inputs on every developer run; in CI they replay the same ones,
+# so a landing is never refused by a draw no one has seen (run them locally to find more).
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+if REQUIRE_INTEGRATION:
+    hypothesis_settings.load_profile("ci")
 
 
 @pytest.hookimpl(hookwrapper=True)

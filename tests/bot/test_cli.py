@@ -270,3 +270,11 @@ def test_commands_import_no_integration_library(argv, tmp_path) -> None:
     upgrade(url)
     loaded = _modules_after(argv, {**os.environ, "DATABASE_URL": url})
     assert loaded.isdisjoint(INTEGRATION_LIBRARIES), loaded & set(INTEGRATION_LIBRARIES)
+
+
+def test_a_policy_file_that_is_not_utf8_is_one_line(cli_db, capsys, tmp_path) -> None:
+    path = tmp_path / "policies.yaml"
+    path.write_bytes(b"policies:\n  - name: \xed\xa0\x80\n")
+    code, _out, err = run(capsys, "policy", "apply", str(path))
+    assert code == 2
+    assert err.strip().splitlines() == [err.strip()] and "UTF-8" in err

@@ -369,6 +369,13 @@ async def test_a_command_mentioning_payload_is_still_a_command(stack: Stack, tex
     body = slash_command_body(text, channel_id=CHANNEL, response_url=url)
     status, _ = await post(stack, body, signed(body))
     assert status == 200
+    if text.startswith("ask "):
+        # A question goes to the channel as a root message, answered in its thread.
+        [root] = await stack.slack.wait_for(
+            lambda: [m for m in stack.slack.messages(CHANNEL) if "asked" in m.text], timeout=10
+        )
+        assert "what is in the payload?" in root.text
+        return
     [answer] = await stack.slack.wait_for(lambda: stack.slack.responses(url), timeout=10)
     assert answer.body.get("text")
 
