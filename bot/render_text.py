@@ -14,8 +14,11 @@ from core.policy.store import export_document
 STATUS_ICONS = STATUS_EMOJI  # one vocabulary of states for every surface
 
 
+CONSOLE_WIDTH = 80
+
+
 def _when(moment: datetime | None) -> str:
-    return moment.strftime("%H:%M:%SZ") if moment else "-"
+    return moment.strftime("%Y-%m-%d %H:%M:%SZ") if moment else "-"
 
 
 def render_card(card: ProposalCard) -> str:
@@ -77,6 +80,7 @@ def render_reply(reply: c.Reply) -> str:
                 ]
                 for p in reply.views
             ],
+            width=CONSOLE_WIDTH,
         )
     if isinstance(reply, c.Jobs):
         return table(
@@ -88,10 +92,11 @@ def render_reply(reply: c.Reply) -> str:
                     j.status,
                     j.action,
                     j.target,
-                    ((j.error or j.output or "").splitlines() or [""])[0][:80],
+                    " ".join((j.error or j.output or "").split()),
                 ]
                 for j in reply.rows
             ],
+            width=CONSOLE_WIDTH,
         )
     if isinstance(reply, c.Policies):
         return table(

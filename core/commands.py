@@ -161,7 +161,14 @@ async def _is_admin(inv: Invocation) -> bool:
 async def cmd_help(inv: Invocation) -> Reply:
     """help
     What InfraAI can do, and how to ask."""
-    return Help([usage_of(name) for name in COMMANDS])
+    # Commands whose back-end comes in a later version say so in the list itself.
+    return Help(
+        [
+            (usage, f"{doc} (not available yet)" if name in NOT_YET else doc)
+            for name in COMMANDS
+            for usage, doc in [usage_of(name)]
+        ]
+    )
 
 
 @command("ask")
@@ -175,6 +182,9 @@ async def cmd_ask(inv: Invocation) -> Reply:
         return Text("The assistant is not available yet: the deterministic commands all work.")
     result: Reply = await hook(inv)
     return result
+
+
+NOT_YET = frozenset({"scan", "assets", "query", "dashboards"})
 
 
 def _not_yet(name: str) -> Handler:

@@ -250,3 +250,50 @@ def test_the_console_ends_the_whole_process(tmp_path, how) -> None:
             process.kill()
             process.wait()
         os.close(primary)
+
+
+async def test_tables_fit_80_columns_without_cutting_words(console) -> None:
+    from bot.render_text import render_reply
+    from core.commands import Jobs
+    from core.jobs import JobRow
+
+    long_error = (
+        "the deployment prod/api-server-with-a-long-name could not be scaled because "
+        "its replica set refused the request: admission webhook denied it"
+    )
+    row = JobRow(
+        1,
+        12,
+        "k8s.scale",
+        "prod/api-server-with-a-long-name",
+        1,
+        "failed",
+        None,
+        None,
+        None,
+        None,
+        None,
+        long_error,
+        None,
+    )
+    text = render_reply(Jobs([row]))
+    assert all(len(line) <= 80 for line in text.splitlines()), text
+    words = " ".join(line.strip() for line in text.splitlines()[1:])
+    for word in long_error.split():
+        assert word in words.split(), word  # every word whole, none cut
+
+
+async def test_expiry_and_decisions_show_the_date(console) -> None:
+    await console.ingest(payload(crashloop()))
+    out = await console.printed("type `approve 1`")
+    import re
+
+    assert re.search(r"expires \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}Z", out), out
+
+
+async def test_help_says_which_commands_are_not_available_yet(console) -> None:
+    help_text = await console.line("help")
+    scan = next(line for line in help_text.splitlines() if line.startswith("scan"))
+    assert "not available yet" in scan
+    status = next(line for line in help_text.splitlines() if line.startswith("status"))
+    assert "not available" not in status
