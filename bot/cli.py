@@ -87,6 +87,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# SQLSTATEs that mean the settings are wrong rather than the server away: an unknown role,
+# a wrong password (class 28), a database that does not exist.
+_SETTING_STATES = ("28", "3D000")
+
+
+def _refused_setting(exc: BaseException) -> str | None:
+    """The server's own words when it refused the connection's settings, else None."""
+    for error in (
+        getattr(exc, "orig", None),
+        getattr(getattr(exc, "orig", None), "__cause__", None),
+    ):
+        state = getattr(error, "sqlstate", None)
+        if isinstance(state, str) and state.startswith(_SETTING_STATES):
+            return str(getattr(error, "args", [""])[0] or error).splitlines()[0][:200]
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from sqlalchemy.exc import DBAPIError, OperationalError
@@ -112,6 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, CliError, SchemaOutOfDate) as exc:
         fail(str(exc))
     except (OperationalError, DBAPIError, OSError) as exc:
+        refused = _refused_setting(exc)
+        if refused:
+            fail(f"DATABASE_URL: {refused}")  # a bad setting, not an outage: exit 2
         fail(f"database unavailable: {str(exc).splitlines()[0][:200]}", code=1)
     except KeyboardInterrupt:
         return 130

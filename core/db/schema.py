@@ -7,6 +7,7 @@ command): the head revision is read from the migration files, the current one fr
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -80,8 +81,23 @@ async def current_revision(engine: AsyncEngine) -> str | None:
         return await connection.run_sync(_current)
 
 
+def _missing_sqlite_file(engine: AsyncEngine) -> str | None:
+    """The path of the engine's SQLite file if it does not exist (one stat), else None."""
+    url = engine.url
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return None if os.path.exists(str(url.database)) else str(url.database)
+
+
 async def require_current_schema(engine: AsyncEngine) -> None:
-    """Refuse to run against a schema older (or newer) than this code expects."""
+    """Refuse to run against a schema older (or newer) than this code expects.
+
+    A SQLite file that does not exist is refused before connecting: connecting would create
+    it, and a refused start would leave an empty database file behind.
+    """
+    missing = _missing_sqlite_file(engine)
+    if missing is not None:
+        raise SchemaOutOfDate(f"no database at {missing}: run `infraai migrate` to create it")
     current, head = await current_revision(engine), head_from_files()
     if current != head:
         raise SchemaOutOfDate(

@@ -278,3 +278,28 @@ def test_a_policy_file_that_is_not_utf8_is_one_line(cli_db, capsys, tmp_path) ->
     code, _out, err = run(capsys, "policy", "apply", str(path))
     assert code == 2
     assert err.strip().splitlines() == [err.strip()] and "UTF-8" in err
+
+
+def test_a_refused_serve_leaves_no_database_file(tmp_path) -> None:
+    database = tmp_path / "never-migrated.db"
+    env = {**os.environ, "DATABASE_URL": f"sqlite+aiosqlite:///{database}"}
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "serve"], env=env, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2 and "infraai migrate" in result.stderr
+    assert not database.exists()
+
+
+def test_a_database_role_that_does_not_exist_is_a_bad_setting(pg_url) -> None:
+    from sqlalchemy.engine import make_url
+
+    url = make_url(pg_url).set(username="no_such_role_for_infraai")
+    env = {**os.environ, "DATABASE_URL": url.render_as_string(hide_password=False)}
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "proposals"], env=env, capture_output=True,
+        text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("infraai: DATABASE_URL: ")
+    assert "no_such_role_for_infraai" in result.stderr
