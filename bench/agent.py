@@ -64,11 +64,11 @@ async def measure(runtime: Runtime, fake: FakeOllama, turns: int) -> dict[str, l
         context = ToolContext(user="U0BENCH", conversation=f"bench:{i}")
         fake.script(Turn(content="Nothing."))
         started = time.perf_counter()
-        await runtime.assistant().ask("Is anything firing?", context)
+        await (await runtime.assistant()).ask("Is anything firing?", context)
         timings["turn"].append((time.perf_counter() - started) * 1000)
         fake.script(Turn.calls(("policies_list", {})), Turn(content="No policies."))
         started = time.perf_counter()
-        await runtime.assistant().ask("Which policies?", context)
+        await (await runtime.assistant()).ask("Which policies?", context)
         timings["tool turn"].append((time.perf_counter() - started) * 1000)
     return timings
 

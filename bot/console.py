@@ -69,7 +69,7 @@ class ConsoleNotifier:
 
 def _ask_hook(runtime: Runtime) -> Any:
     """`ask …` at the console: the assistant, in this session's conversation."""
-    from core.agent.assistant import ask_hook  # LangChain loads on the first question
+    from core.agent.hook import ask_hook
     from core.agent.tools import ToolContext
 
     return ask_hook(runtime, ToolContext(user=CONSOLE_USER, conversation=CONVERSATION))

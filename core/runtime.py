@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import importlib
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
@@ -72,14 +73,15 @@ class Runtime:
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _assistant: Assistant | None = None
 
-    def assistant(self) -> Assistant:
+    async def assistant(self) -> Assistant:
         """The assistant of this process (`core.agent.assistant.Assistant`), built on first
         use: its model client and compiled graph are costly, its memory is in the database.
-        Imported here, not at the top: LangChain loads only when someone asks."""
+        Its module is imported in a thread, not at the top: LangChain takes about a second
+        to import, and only when someone asks."""
         if self._assistant is None:
-            from core.agent.assistant import Assistant
-
-            self._assistant = Assistant(self)
+            module = await asyncio.to_thread(importlib.import_module, "core.agent.assistant")
+            if self._assistant is None:  # another question may have loaded it meanwhile
+                self._assistant = module.Assistant(self)
         return self._assistant
 
     @classmethod

@@ -69,7 +69,7 @@ def recorded_registry(case: Case, calls: list[tuple[str, dict[str, Any]]]) -> Re
                     return ToolResult(rec.status, rec.data, rec.message)  # type: ignore[arg-type]
             return ToolResult("no data", message="nothing recorded for these arguments")
 
-        registry.add(Tool(tool.name, tool.description, tool.args, run))
+        registry.add(Tool(tool.name, tool.description, tool.args, run, tool.doing))
     return registry
 
 

@@ -29,17 +29,9 @@ RUNTIME = web.AppKey("runtime", Runtime)
 METRICS = web.AppKey("metrics", Metrics)
 
 
-def _error(
-    status: int, reason: str, metrics: Metrics, label: str, *, unread: bool = False
-) -> web.Response:
-    """A refusal with its reason. `unread`: the body was not read to its end (too large,
-    truncated, badly encoded), so the connection closes instead of draining it — draining
-    a body that cannot be read would only fail again, inside aiohttp, as a logged crash."""
+def _error(status: int, reason: str, metrics: Metrics, label: str) -> web.Response:
     metrics.rejects.labels(label).inc()
-    response = web.json_response({"error": reason}, status=status)
-    if unread:
-        response.force_close()
-    return response
+    return web.json_response({"error": reason}, status=status)
 
 
 def _authorised(request: web.Request, token: str | None) -> bool:
@@ -72,20 +64,18 @@ async def post_alerts(request: web.Request) -> web.Response:
         if not _authorised(request, runtime.settings.alerts_token):
             return _error(401, "missing or wrong credentials", metrics, "unauthorized")
         if request.content_length is not None and request.content_length > MAX_BODY:
-            return _error(413, "body over 1 MiB", metrics, "too_large", unread=True)
+            return _error(413, "body over 1 MiB", metrics, "too_large")
         try:
             # The whole body (chunked, or as long as Content-Length says), decompressed;
             # the application's client_max_size is MAX_BODY.
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
-            return _error(413, "body over 1 MiB", metrics, "too_large", unread=True)
+            return _error(413, "body over 1 MiB", metrics, "too_large")
         except (TimeoutError, HttpProcessingError, RequestPayloadError, ConnectionError) as exc:
             # Not the exception's text: it can quote the input.
             reason = "truncated or badly encoded" if isinstance(exc, RequestPayloadError) else ""
             reason = reason or type(exc).__name__
-            return _error(
-                400, f"body could not be read: {reason}", metrics, "malformed", unread=True
-            )
+            return _error(400, f"body could not be read: {reason}", metrics, "malformed")
         try:
             payload = decode_payload(body)
         except MalformedBody as exc:

@@ -39,7 +39,7 @@ async def answer_in_thread(
     question: str,
 ) -> None:
     """Ask the assistant `question` in the conversation of (team, channel, thread)."""
-    from core.agent.assistant import ask_hook  # LangChain loads on the first question
+    from core.agent.hook import ask_hook
     from core.agent.tools import ToolContext
 
     placeholder: str | None = None

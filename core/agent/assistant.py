@@ -73,8 +73,10 @@ class Assistant:
             history = await memory.load(session, context.conversation, self._num_ctx // 2)
         question_message = HumanMessage(question)
         try:
+            # Built once, in a thread: the model client makes SSL contexts, the graph compiles.
+            graph = self._graph or await asyncio.to_thread(self._compiled)
             result = await asyncio.wait_for(
-                self._compiled().ainvoke(
+                graph.ainvoke(
                     {"messages": [*history, question_message], "steps": 0},
                     config={"configurable": {"context": context}},
                 ),
@@ -135,18 +137,3 @@ class Assistant:
         if isinstance(exc, ValidationError):
             return f"The model {model} sent a malformed reply (tool arguments); ask again."
         return f"The model {model} at {url} failed ({type(exc).__name__}); ask again."
-
-
-def ask_hook(runtime: Any, context: ToolContext) -> Any:
-    """The `ask` command's back-end for a surface: the assistant in `context`'s conversation.
-
-    The process's one Assistant answers in every conversation: the memory is in
-    chat_messages, the conversation comes with each question.
-    """
-    from core.commands import Invocation, Reply, Text
-
-    async def ask(inv: Invocation) -> Reply:
-        answer = await runtime.assistant().ask(inv.raw, context)
-        return Text(answer.text)
-
-    return ask

@@ -19,7 +19,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 
-from core.agent.tools import Registry, ToolContext, ToolResult, doing
+from core.agent.tools import Registry, ToolContext, ToolResult
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def build_graph(
         assert isinstance(last, AIMessage)
         if context.progress is not None:
             said = ", ".join(
-                dict.fromkeys(doing(c["name"], c.get("args")) for c in last.tool_calls)
+                dict.fromkeys(registry.doing(c["name"], c.get("args")) for c in last.tool_calls)
             )
             try:
                 await context.progress(said[:1].upper() + said[1:] + "…")

@@ -87,9 +87,29 @@ async def _events(runtime: Any, args: BaseModel, _ctx: ToolContext) -> ToolResul
 
 
 TOOLS.add(
-    Tool("k8s_list_pods", "Pods of a namespace: phase, readiness, restarts.", _Pods, _list_pods)
+    Tool(
+        "k8s_list_pods",
+        "Pods of a namespace: phase, readiness, restarts.",
+        _Pods,
+        _list_pods,
+        doing="looking at pods",
+    )
 )
 TOOLS.add(
-    Tool("k8s_pod_logs", "The last lines of a pod's log, optionally filtered.", _Logs, _pod_logs)
+    Tool(
+        "k8s_pod_logs",
+        "The last lines of a pod's log, optionally filtered.",
+        _Logs,
+        _pod_logs,
+        doing="reading a pod's log",
+    )
 )
-TOOLS.add(Tool("k8s_events", "Recent events of a namespace, newest first.", _Events, _events))
+TOOLS.add(
+    Tool(
+        "k8s_events",
+        "Recent events of a namespace, newest first.",
+        _Events,
+        _events,
+        doing="looking at events",
+    )
+)

@@ -86,23 +86,6 @@ class ToolContext:
     progress: Progress | None = None
 
 
-def doing(name: str, args: Any) -> str:
-    """A tool call as a person would say it, for progress messages."""
-    where = args.get("namespace") if isinstance(args, dict) else None
-    what = {
-        "k8s_list_pods": "looking at pods",
-        "k8s_pod_logs": "reading a pod's log",
-        "k8s_events": "looking at events",
-        "policies_list": "reading the policies",
-        "alerts_recent": "looking at recent alerts",
-        "proposals_recent": "looking at proposals",
-        "jobs_recent": "looking at jobs",
-        "policy_test": "testing the policies",
-        "propose_action": "preparing a proposal",
-    }.get(name, f"calling {name}")
-    return f"{what} in {where}" if isinstance(where, str) and where else what
-
-
 ToolFn = Callable[[Any, BaseModel, ToolContext], Awaitable[ToolResult]]
 
 
@@ -112,6 +95,7 @@ class Tool:
     description: str  # one line: small models read every word of every schema, every turn
     args: type[BaseModel]
     run: ToolFn
+    doing: str = ""  # what a person would see while it runs: "looking at pods"
 
     def schema(self) -> dict[str, Any]:
         """The tool as Ollama's /api/chat `tools` entry (OpenAI function format)."""
@@ -154,6 +138,13 @@ class Registry:
     def add(self, tool: Tool) -> Tool:
         self.tools[tool.name] = tool
         return tool
+
+    def doing(self, name: str, args: Any) -> str:
+        """A tool call as a person would say it ("looking at pods in prod"), for progress."""
+        tool = self.tools.get(name)
+        what = tool.doing if tool is not None and tool.doing else f"calling {name}"
+        where = args.get("namespace") if isinstance(args, dict) else None
+        return f"{what} in {where}" if isinstance(where, str) and where else what
 
     def schemas(self) -> list[dict[str, Any]]:
         # Built once per set of tools: pydantic's JSON schema costs ~1 ms a tool.
@@ -265,9 +256,23 @@ async def _policy_test(runtime: Any, args: BaseModel, _ctx: ToolContext) -> Tool
     return ToolResult("ok", report.as_dict()["matches"] or "no policy matches: nothing proposed")
 
 
-TOOLS.add(Tool("policies_list", "List InfraAI's remediation policies.", _NoArgs, _policies_list))
 TOOLS.add(
-    Tool("alerts_recent", "Recent alerts InfraAI received, newest first.", _Recent, _alerts_recent)
+    Tool(
+        "policies_list",
+        "List InfraAI's remediation policies.",
+        _NoArgs,
+        _policies_list,
+        doing="reading the policies",
+    )
+)
+TOOLS.add(
+    Tool(
+        "alerts_recent",
+        "Recent alerts InfraAI received, newest first.",
+        _Recent,
+        _alerts_recent,
+        doing="looking at recent alerts",
+    )
 )
 TOOLS.add(
     Tool(
@@ -275,15 +280,25 @@ TOOLS.add(
         "Recent remediation proposals and their status.",
         _Proposals,
         _proposals_recent,
+        doing="looking at proposals",
     )
 )
-TOOLS.add(Tool("jobs_recent", "Recent executed jobs and their results.", _Recent, _jobs_recent))
+TOOLS.add(
+    Tool(
+        "jobs_recent",
+        "Recent executed jobs and their results.",
+        _Recent,
+        _jobs_recent,
+        doing="looking at jobs",
+    )
+)
 TOOLS.add(
     Tool(
         "policy_test",
         "What InfraAI would do with an alert having these labels (records nothing).",
         _PolicyTest,
         _policy_test,
+        doing="testing the policies",
     )
 )
 
@@ -336,5 +351,6 @@ TOOLS.add(
         "Propose a change (it runs only after a person approves it in Slack).",
         _Propose,
         _propose_action,
+        doing="preparing a proposal",
     )
 )

@@ -59,7 +59,8 @@ class DatabaseUnavailable(Exception):
     """The database did not take the write; the caller should answer 503 so it is retried."""
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """An exception's first line, bounded: what a log line or an audit event may carry."""
     return (str(exc).splitlines() or [type(exc).__name__])[0][:200]
 
 
@@ -121,7 +122,7 @@ class GroupCommitter(Generic[T, R]):
                 log.warning(
                     "a batch of %d failed (%s); committing its items one by one",
                     len(live),
-                    _first_line(exc),
+                    first_line(exc),
                 )
                 for item, fut in live:
                     await self._commit_alone(item, fut)
@@ -144,10 +145,10 @@ class GroupCommitter(Generic[T, R]):
         error: BaseException = exc
         if is_connection_fault(exc):
             # The reason is logged here; the sender only learns to retry.
-            log.warning("database unavailable: %s", _first_line(exc))
+            log.warning("database unavailable: %s", first_line(exc))
             error = DatabaseUnavailable("database unavailable")
         else:
-            log.error("commit failed: %s", _first_line(exc), exc_info=exc)
+            log.error("commit failed: %s", first_line(exc), exc_info=exc)
         for _item, fut in live:
             if not fut.done():
                 fut.set_exception(error)

@@ -12,7 +12,7 @@ from datetime import timedelta
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
-from core.alerts.group_commit import GroupCommitter, is_connection_fault
+from core.alerts.group_commit import GroupCommitter, first_line, is_connection_fault
 from core.alerts.ingest import Ingestor, IngestOutcome, IngestSettings
 from core.alerts.ingest_sql import ACTOR
 from core.alerts.webhook import WebhookPayload
@@ -123,7 +123,7 @@ class AlertService:
         log.warning(
             "a delivery of %d alerts failed (%s); committing them one by one",
             len(payload.alerts),
-            _first_line(error),
+            first_line(error),
         )
         total = IngestOutcome(received=len(payload.alerts))
         for alert in payload.alerts:
@@ -146,7 +146,7 @@ class AlertService:
 
     async def _record_refusal(self, fingerprint: str, alertname: str, exc: Exception) -> None:
         """An alert the database would not store: an audit event says which and why."""
-        reason = _first_line(exc)
+        reason = first_line(exc)
         log.error("alert %s (%s) not stored: %s", fingerprint, alertname[:100], reason)
         state = getattr(getattr(exc, "orig", None), "sqlstate", None)
         async with self._sessions() as session, session.begin():
@@ -185,10 +185,6 @@ class AlertService:
         self._connections.release(connection)
         self._ingestor.committed(session)
         return outcomes
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).splitlines() or [type(exc).__name__])[0][:200]
 
 
 def _retryable(exc: BaseException) -> bool:

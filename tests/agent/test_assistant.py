@@ -284,7 +284,7 @@ async def test_the_job_result_joins_the_conversation(db_url, ollama, tmp_path) -
         Turn(content="It was a dry run."),
     )
     try:
-        await runtime.assistant().ask("scale api in prod to 3", CONTEXT)
+        await (await runtime.assistant()).ask("scale api in prod to 3", CONTEXT)
         decided = await runtime.approvals.decide(1, "U0BOSS", True)
         assert decided.ok
         remembered = await eventually(
@@ -299,7 +299,7 @@ async def test_the_job_result_joins_the_conversation(db_url, ollama, tmp_path) -
         )
         assert "k8s.scale" in remembered[0]["content"]
         assert "Dry run" in remembered[0]["content"]
-        await runtime.assistant().ask("did it work?", CONTEXT)
+        await (await runtime.assistant()).ask("did it work?", CONTEXT)
         seen = [m.get("content") for m in ollama.chats[-1]["messages"]]
         assert remembered[0]["content"] in seen
     finally:
@@ -337,7 +337,54 @@ async def test_status_reports_the_model(db_url, ollama, setup, state) -> None:
 async def test_text_no_database_can_store_is_normalised(runtime, ollama) -> None:
     # A lone surrogate or a NUL typed (or pasted) in Slack, and one in the model's answer.
     ollama.script(Turn(content="odd \u0000 answer"))
-    answer = await runtime.assistant().ask("what is \ud800 this\u0000?", CONTEXT)
+    answer = await (await runtime.assistant()).ask("what is \ud800 this\u0000?", CONTEXT)
     assert answer.ok
     stored = await rows(runtime, "SELECT content FROM chat_messages ORDER BY id")
     assert [r["content"] for r in stored] == ["what is \ufffd this\ufffd?", "odd \ufffd answer"]
+
+
+PROBE = """
+import asyncio, sys, threading
+from core.agent.hook import ask_hook
+from core.agent.tools import ToolContext
+from core.commands import run_command
+from core.db.schema import upgrade
+from core.runtime import Runtime
+from tests.conftest import make_settings
+
+class Watch:  # records which thread first imports the assistant's module
+    def find_spec(self, name, path=None, target=None):
+        if name == "core.agent.assistant":
+            print("imported on", threading.current_thread().name, flush=True)
+        return None
+
+sys.meta_path.insert(0, Watch())
+url, ollama = sys.argv[1], sys.argv[2]
+upgrade(url)
+
+async def main():
+    runtime = Runtime.build(make_settings(url, ollama_base_url=ollama))
+    hook = ask_hook(runtime, ToolContext(user="U0ALICE", conversation="c"))
+    reply = await run_command(runtime, "U0ALICE", "ask hello", ask=hook)
+    print("answered:", reply.text, flush=True)
+    await runtime.close()
+
+asyncio.run(main())
+"""
+
+
+def test_the_first_question_loads_langchain_off_the_event_loop(tmp_path) -> None:
+    # LangChain takes about a second to import: on the event loop it would hold every
+    # Slack ack of the process while the first question starts.
+    import subprocess
+    import sys
+
+    url = f"sqlite+aiosqlite:///{tmp_path}/probe.db"
+    away = f"http://127.0.0.1:{free_port()}"
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, url, away], capture_output=True, text=True, timeout=60
+    )
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("imported on "), result.stderr[-2000:]
+    assert lines[0] != "imported on MainThread"
+    assert lines[-1].startswith(f"answered: Ollama at {away} is unreachable")

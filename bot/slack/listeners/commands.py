@@ -44,7 +44,7 @@ async def _ask(
 def _ask_hook(runtime: Runtime, command: dict[str, Any], user: str) -> Any:
     """The fallback of `/infraai ask` (and `ask` with nothing after it): in a conversation
     per person and channel, answered through the response_url."""
-    from core.agent.assistant import ask_hook
+    from core.agent.hook import ask_hook
     from core.agent.tools import ToolContext
 
     team = payloads.text_field(command, "team_id") or "-"
