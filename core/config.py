@@ -10,10 +10,13 @@ from __future__ import annotations
 import ipaddress
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from core.api_tokens import ApiToken
 
 SUPPORTED_DATABASE_SCHEMES = ("sqlite+aiosqlite", "postgresql+asyncpg")
 
@@ -43,6 +46,8 @@ class Settings(BaseSettings):
     infraai_host: str = "127.0.0.1"
     infraai_port: int = Field(default=8080, ge=1, le=65535)
     alerts_token: str | None = None
+    # Hashed tokens of the HTTP API (`core.api_tokens`); unset: loopback callers only.
+    infraai_api_tokens: str | None = None
     infraai_policies: Path | None = None
     proposal_ttl_seconds: int = Field(default=3600, ge=60)
     infraai_dry_run: bool = False
@@ -124,12 +129,28 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("infraai_api_tokens")
+    @classmethod
+    def _api_tokens(cls, value: str | None) -> str | None:
+        from core.api_tokens import parse_tokens
+
+        if value is not None and not parse_tokens(value):
+            return None  # only separators: as good as unset
+        return value
+
     @field_validator("infraai_policies")
     @classmethod
     def _policies_exist(cls, value: Path | None) -> Path | None:
         if value is not None and not value.is_file():
             raise ValueError(f"no such file: {value}")
         return value
+
+    @property
+    def api_tokens(self) -> tuple[ApiToken, ...]:
+        """The API's tokens, parsed (the validator has already refused a bad value)."""
+        from core.api_tokens import parse_tokens
+
+        return parse_tokens(self.infraai_api_tokens or "")
 
     @property
     def is_sqlite(self) -> bool:

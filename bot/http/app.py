@@ -1,4 +1,5 @@
-"""The aiohttp application: /alerts, /healthz, /readyz, /metrics (and Slack's /slack/events)."""
+"""The aiohttp application: /alerts, /healthz, /readyz, /metrics, /api/v1 (and Slack's
+/slack/events)."""
 
 from __future__ import annotations
 
@@ -58,4 +59,7 @@ def create_app(runtime: Runtime) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
+    from bot.http.api import add_api
+
+    add_api(app, runtime)
     return app
