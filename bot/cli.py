@@ -64,6 +64,24 @@ def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError(str(exc)) from None
 
 
+def cmd_api_token(args: argparse.Namespace, settings: Settings) -> int:
+    """Make a token for the HTTP API and the INFRAAI_API_TOKENS entry that admits it.
+
+    Prints the token (shown once, never stored) and the entry to add to INFRAAI_API_TOKENS:
+    its owner, scopes and hash. Scopes: read (every GET), policies:write (apply, enable,
+    disable, delete policies), chat (ask the assistant).
+    Example: infraai api-token ci-pipeline read,policies:write"""
+    from core.api_tokens import new_token, parse_scopes
+
+    try:
+        token, entry = new_token(args.owner, parse_scopes(args.scopes))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    print(f"token (give it to {entry.owner}; it is not shown again): {token}")
+    print(f"add to INFRAAI_API_TOKENS (entries separated by ';'): {entry.entry()}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="infraai",
@@ -81,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("migrate", cmd_migrate)
     add("serve", cmd_serve)
     add("chat", cmd_chat)
+    api_token = add("api-token", cmd_api_token)
+    api_token.add_argument("owner", help="who holds it, as the audit trail names them")
+    api_token.add_argument("scopes", help="comma-separated: read, policies:write, chat")
     cli_policy.register(sub, add)
     cli_proposals.register(sub, add)
     cli_worker.register(sub, add)

@@ -14,6 +14,7 @@ import yaml
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
 
+from bot.http.api import api_app
 from bot.http.api.framework import LIMITER_KEY, ApiError, RateLimiter, authenticate
 from bot.http.app import create_app
 from core.api_tokens import ApiToken, digest_of, new_token, parse_tokens
@@ -139,6 +140,38 @@ def test_tokens_are_configured_as_hashes_and_bad_entries_name_the_variable(monke
         assert str(refused.value).startswith("INFRAAI_API_TOKENS: ")
         assert why in str(refused.value)
         assert "\n" not in str(refused.value)
+
+
+async def test_a_token_made_by_the_cli_is_admitted_with_its_scopes(db_url, capsys) -> None:
+    from bot.cli import main
+
+    assert main(["api-token", "ci-pipeline", "read"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    token = printed[0].rsplit(" ", 1)[1]
+    entry = printed[1].split(": ", 1)[1]
+    assert token not in entry  # only the hash is configured
+    runtime = Runtime.build(make_settings(db_url, infraai_api_tokens=entry))
+    try:
+        async with TestClient(TestServer(create_app(runtime))) as client:
+            headers = {"Authorization": f"Bearer {token}"}
+            assert (await client.get("/api/v1/policies", headers=headers)).status == 200
+            response = await client.delete("/api/v1/policies/x", headers=headers)
+            await _error(response, 403, "forbidden")
+    finally:
+        await runtime.close()
+    with pytest.raises(SystemExit) as refused:
+        main(["api-token", "ci", "admin"])
+    assert refused.value.code == 2
+    assert capsys.readouterr().err == (
+        "infraai: unknown scope 'admin'; scopes are read, policies:write, chat\n"
+    )
+
+
+async def test_ids_past_the_schema_are_refused_not_failed(client) -> None:
+    for url in ("/api/v1/proposals/483809390355", "/api/v1/alerts/2147483648"):
+        await _error(await client.get(url, headers=AS_READER), 400, "invalid")
+    response = await client.get("/api/v1/jobs?proposal=99999999999", headers=AS_READER)
+    await _error(response, 400, "invalid")
 
 
 # ---- policies ------------------------------------------------------------------------------------
@@ -316,7 +349,7 @@ async def test_bodies_are_bounded(client, api_runtime) -> None:
 
 
 async def test_a_token_over_its_rate_is_told_when_to_come_back(client) -> None:
-    limiter: RateLimiter = client.server.app._subapps[0][LIMITER_KEY]
+    limiter: RateLimiter = api_app(client.server.app)[LIMITER_KEY]
     limiter.rate, limiter.burst = 0.001, 3
     statuses = [(await client.get("/api/v1/policies", headers=AS_READER)).status for _ in range(3)]
     assert statuses == [200, 200, 200]

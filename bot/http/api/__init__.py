@@ -39,5 +39,15 @@ def create_api(runtime: Runtime) -> web.Application:
     return api
 
 
+API_APP = web.AppKey("api_app", web.Application)
+
+
 def add_api(app: web.Application, runtime: Runtime) -> None:
-    app.add_subapp(PREFIX, create_api(runtime))
+    api = create_api(runtime)
+    app[API_APP] = api
+    app.add_subapp(PREFIX, api)
+
+
+def api_app(app: web.Application) -> web.Application:
+    """The API's own application inside the bot's (its rate limiter lives there)."""
+    return app[API_APP]

@@ -235,7 +235,7 @@ def decode_cursor(cursor: str | None) -> int | None:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         kind, _, value = text.partition(":")
-        if kind == "id" and value.isdigit() and len(value) <= 18:
+        if kind == "id" and value.isdigit() and len(value) <= 10 and int(value) < 2**31:
             return int(value)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         pass

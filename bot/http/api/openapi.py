@@ -26,6 +26,17 @@ ERRORS = {
 }
 
 
+# One server-sent event; `data` is JSON text.
+SSE_EVENT = {
+    "type": "object",
+    "properties": {
+        "event": {"enum": ["conversation", "progress", "answer"]},
+        "data": {"type": "string", "contentMediaType": "application/json"},
+    },
+    "required": ["event", "data"],
+}
+
+
 class _Schemas:
     def __init__(self) -> None:
         self.components: dict[str, Any] = {}
@@ -97,7 +108,7 @@ def _operation(endpoint: Endpoint, schemas: _Schemas) -> dict[str, Any]:
     if endpoint.response is not None:
         ok: dict[str, Any] = {"application/json": {"schema": schemas.ref(endpoint.response)}}
         if endpoint.stream:
-            ok[endpoint.stream] = {"schema": {"type": "string"}}
+            ok[endpoint.stream] = {"schema": SSE_EVENT}
         responses[str(endpoint.status)] = {"description": "OK", "content": ok}
     else:
         responses[str(endpoint.status)] = {"description": "OK"}

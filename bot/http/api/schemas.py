@@ -29,6 +29,10 @@ ProposalStatus = Literal[
 assert set(ProposalStatus.__args__) == set(PROPOSAL_STATUSES)  # type: ignore[attr-defined]
 
 
+# Ids are 32-bit integers in the schema (PostgreSQL `integer`).
+MAX_ID = 2**31 - 1
+
+
 class Out(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -57,11 +61,11 @@ class AlertQuery(PageQuery):
 
 class JobQuery(PageQuery):
     status: str | None = Field(default=None, max_length=16)
-    proposal: int | None = Field(default=None, ge=1, le=2**62, description="proposal id")
+    proposal: int | None = Field(default=None, ge=1, le=MAX_ID, description="proposal id")
 
 
 class IdPath(Strict):
-    id: int = Field(ge=1, le=2**62)
+    id: int = Field(ge=1, le=MAX_ID)
 
 
 class NamePath(Strict):
