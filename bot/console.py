@@ -14,7 +14,7 @@ import threading
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, TextIO
 
-from bot.render_text import render_card, render_reply, render_status_line
+from bot.render_text import plain, render_card, render_reply, render_status_line
 from core import commands
 from core.cards import ProposalCard
 from core.notifier import MessageRef
@@ -27,32 +27,48 @@ CONVERSATION = f"console:{os.getpid()}"
 
 
 class ConsoleNotifier:
-    """The Notifier port, printing to a stream."""
+    """The Notifier port, printing to a stream.
+
+    A terminal appends where Slack edits: each change of a proposal's state is one line,
+    printed once. The outbox hands this notifier every announced change (`shows_each_state`)
+    and it remembers the last state it printed per proposal, so a card printed late (already
+    approved) or a group's update never repeats a line.
+    """
+
+    shows_each_state = True
 
     def __init__(self, out: TextIO | None = None) -> None:
         self._out = out or sys.stdout
+        self._shown: dict[int, str] = {}  # proposal id → the last state printed
 
     def _print(self, text: str) -> None:
         print(text, file=self._out, flush=True)
 
+    def _print_state(self, card: ProposalCard) -> None:
+        if self._shown.get(card.id) == card.status:
+            return
+        self._shown[card.id] = card.status
+        self._print(render_status_line(card))
+
     async def post_proposal(self, card: ProposalCard, channel: str) -> MessageRef:
+        self._shown[card.id] = card.status
         self._print("\n" + render_card(card))
         return MessageRef(CHANNEL, str(card.id))
 
     async def update_proposal(self, card: ProposalCard, ref: MessageRef) -> None:
-        self._print(render_status_line(card))
+        self._print_state(card)
 
     async def post_group(self, cards: Sequence[ProposalCard], channel: str) -> MessageRef:
         first = cards[0]
         self._print(f"\n⚡ {len(cards)} proposals from policy {first.policy_name}:")
         for card in cards:
+            self._shown[card.id] = card.status
             self._print(render_card(card))
         return MessageRef(CHANNEL, f"group-{first.id}")
 
     async def update_group(self, cards: Sequence[ProposalCard], ref: MessageRef) -> None:
         for card in cards:
-            if card.status != "pending":
-                self._print(render_status_line(card))
+            self._print_state(card)
 
     async def post_group_detail(
         self, cards: Sequence[ProposalCard], ref: MessageRef, part: int = 0
@@ -63,7 +79,7 @@ class ConsoleNotifier:
         self, card: ProposalCard | None, channel: str, thread_ts: str | None, text: str
     ) -> MessageRef:
         prefix = f"  ↳ #{card.id} " if card is not None else "  "
-        self._print(prefix + text.replace("\n", "\n    "))
+        self._print(prefix + plain(text).replace("\n", "\n    "))
         return MessageRef(CHANNEL, thread_ts or "0")
 
 
@@ -100,7 +116,7 @@ async def handle_line(runtime: Runtime, line: str) -> str:
         )
         if runtime.drain is not None:
             runtime.drain.wake()
-        return outcome.message
+        return plain(outcome.message)
     if verb in ("quit", "exit"):
         raise EOFError
     if verb not in commands.COMMANDS:

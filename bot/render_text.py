@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 
 from bot.cli_support import table
@@ -15,6 +16,16 @@ STATUS_ICONS = STATUS_EMOJI  # one vocabulary of states for every surface
 
 
 CONSOLE_WIDTH = 80
+
+
+# Core marks names and requests as code (`x`) for the chat surfaces; a terminal shows the
+# name itself. Only whole spans go: a lone backtick inside outside text stays.
+_CODE_SPAN = re.compile(r"`([^`\n]+)`")
+
+
+def plain(text: str) -> str:
+    """Text as the terminal shows it: code spans without their backticks."""
+    return _CODE_SPAN.sub(r"\1", text)
 
 
 def _when(moment: datetime | None) -> str:
@@ -41,11 +52,11 @@ def render_card(card: ProposalCard) -> str:
         lines.append(f"   decided by {card.decided_by} at {_when(card.decided_at)}")
     if card.status == "pending":
         lines.append(
-            f"   expires {_when(card.expires_at)} — type `approve {card.id}` or `deny {card.id}`"
+            f"   expires {_when(card.expires_at)} — type approve {card.id} or deny {card.id}"
         )
     if card.last_result:
         lines.append(f"   result: {card.last_result}")
-    return "\n".join(lines)
+    return plain("\n".join(lines))
 
 
 def render_status_line(card: ProposalCard) -> str:
@@ -55,10 +66,16 @@ def render_status_line(card: ProposalCard) -> str:
         line += f" by {card.decided_by}"
     if card.status_reason and card.status not in ("approved", "denied"):
         line += f": {card.status_reason}"
-    return line
+    return plain(line)
 
 
 def render_reply(reply: c.Reply) -> str:
+    if isinstance(reply, c.PolicyYaml):  # data `policy apply` takes back: byte for byte
+        return _render_reply(reply)
+    return plain(_render_reply(reply))
+
+
+def _render_reply(reply: c.Reply) -> str:
     if isinstance(reply, c.Text | c.Decided):
         return str(reply.text)  # people by their id
     if isinstance(reply, c.Error):
