@@ -10,13 +10,17 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import tempfile
 import threading
+import time
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 from typing import Any, TextIO
 
 from bot.render_text import plain, render_card, render_reply, render_status_line
 from core import commands
 from core.cards import ProposalCard
+from core.dashboards import PanelImage
 from core.notifier import MessageRef
 from core.runtime import Runtime
 
@@ -126,7 +130,23 @@ async def handle_line(runtime: Runtime, line: str) -> str:
     )
     if runtime.drain is not None:
         runtime.drain.wake()
+    # ---- Grafana (issue 9): a panel's picture is saved, and the path printed
+    if isinstance(reply, commands.Dashboards) and reply.found.image is not None:
+        path = await asyncio.to_thread(save_picture, reply.found.image)
+        return render_reply(reply) + f"\n   Picture saved to {path}"
     return render_reply(reply)
+
+
+PICTURES = Path(tempfile.gettempdir()) / "infraai"
+
+
+def save_picture(image: PanelImage) -> Path:
+    """The PNG in the pictures directory, under a name that says what and when."""
+    PICTURES.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    path = PICTURES / f"{image.filename.removesuffix('.png')}-{stamp}.png"
+    path.write_bytes(image.png)
+    return path
 
 
 async def _lines(stream: TextIO) -> AsyncIterator[str]:
