@@ -40,6 +40,7 @@ class ConsoleNotifier:
     """
 
     shows_each_state = True
+    pace_seconds = 0.0  # no rate limit to respect: each line as soon as it is known
 
     def __init__(self, out: TextIO | None = None) -> None:
         self._out = out or sys.stdout
