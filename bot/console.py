@@ -10,13 +10,17 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import tempfile
 import threading
+import time
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 from typing import Any, TextIO
 
-from bot.render_text import render_card, render_reply, render_status_line
+from bot.render_text import plain, render_card, render_reply, render_status_line
 from core import commands
 from core.cards import ProposalCard
+from core.dashboards import PanelImage
 from core.notifier import MessageRef
 from core.runtime import Runtime
 
@@ -27,32 +31,49 @@ CONVERSATION = f"console:{os.getpid()}"
 
 
 class ConsoleNotifier:
-    """The Notifier port, printing to a stream."""
+    """The Notifier port, printing to a stream.
+
+    A terminal appends where Slack edits: each change of a proposal's state is one line,
+    printed once. The outbox hands this notifier every announced change (`shows_each_state`)
+    and it remembers the last state it printed per proposal, so a card printed late (already
+    approved) or a group's update never repeats a line.
+    """
+
+    shows_each_state = True
+    pace_seconds = 0.0  # no rate limit to respect: each line as soon as it is known
 
     def __init__(self, out: TextIO | None = None) -> None:
         self._out = out or sys.stdout
+        self._shown: dict[int, str] = {}  # proposal id → the last state printed
 
     def _print(self, text: str) -> None:
         print(text, file=self._out, flush=True)
 
+    def _print_state(self, card: ProposalCard) -> None:
+        if self._shown.get(card.id) == card.status:
+            return
+        self._shown[card.id] = card.status
+        self._print(render_status_line(card))
+
     async def post_proposal(self, card: ProposalCard, channel: str) -> MessageRef:
+        self._shown[card.id] = card.status
         self._print("\n" + render_card(card))
         return MessageRef(CHANNEL, str(card.id))
 
     async def update_proposal(self, card: ProposalCard, ref: MessageRef) -> None:
-        self._print(render_status_line(card))
+        self._print_state(card)
 
     async def post_group(self, cards: Sequence[ProposalCard], channel: str) -> MessageRef:
         first = cards[0]
         self._print(f"\n⚡ {len(cards)} proposals from policy {first.policy_name}:")
         for card in cards:
+            self._shown[card.id] = card.status
             self._print(render_card(card))
         return MessageRef(CHANNEL, f"group-{first.id}")
 
     async def update_group(self, cards: Sequence[ProposalCard], ref: MessageRef) -> None:
         for card in cards:
-            if card.status != "pending":
-                self._print(render_status_line(card))
+            self._print_state(card)
 
     async def post_group_detail(
         self, cards: Sequence[ProposalCard], ref: MessageRef, part: int = 0
@@ -63,7 +84,7 @@ class ConsoleNotifier:
         self, card: ProposalCard | None, channel: str, thread_ts: str | None, text: str
     ) -> MessageRef:
         prefix = f"  ↳ #{card.id} " if card is not None else "  "
-        self._print(prefix + text.replace("\n", "\n    "))
+        self._print(prefix + plain(text).replace("\n", "\n    "))
         return MessageRef(CHANNEL, thread_ts or "0")
 
 
@@ -100,7 +121,7 @@ async def handle_line(runtime: Runtime, line: str) -> str:
         )
         if runtime.drain is not None:
             runtime.drain.wake()
-        return outcome.message
+        return plain(outcome.message)
     if verb in ("quit", "exit"):
         raise EOFError
     if verb not in commands.COMMANDS:
@@ -110,7 +131,23 @@ async def handle_line(runtime: Runtime, line: str) -> str:
     )
     if runtime.drain is not None:
         runtime.drain.wake()
+    # ---- Grafana (issue 9): a panel's picture is saved, and the path printed
+    if isinstance(reply, commands.Dashboards) and reply.found.image is not None:
+        path = await asyncio.to_thread(save_picture, reply.found.image)
+        return render_reply(reply) + f"\n   Picture saved to {path}"
     return render_reply(reply)
+
+
+PICTURES = Path(tempfile.gettempdir()) / "infraai"
+
+
+def save_picture(image: PanelImage) -> Path:
+    """The PNG in the pictures directory, under a name that says what and when."""
+    PICTURES.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    path = PICTURES / f"{image.filename.removesuffix('.png')}-{stamp}.png"
+    path.write_bytes(image.png)
+    return path
 
 
 async def _lines(stream: TextIO) -> AsyncIterator[str]:

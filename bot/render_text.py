@@ -3,18 +3,30 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 
 from bot.cli_support import table
 from bot.emoji import HEALTH_EMOJI, STATUS_EMOJI
 from core import commands as c
 from core.cards import ProposalCard
+from core.dashboards import Found
 from core.policy.store import export_document
 
 STATUS_ICONS = STATUS_EMOJI  # one vocabulary of states for every surface
 
 
 CONSOLE_WIDTH = 80
+
+
+# Core marks names and requests as code (`x`) for the chat surfaces; a terminal shows the
+# name itself. Only whole spans go: a lone backtick inside outside text stays.
+_CODE_SPAN = re.compile(r"`([^`\n]+)`")
+
+
+def plain(text: str) -> str:
+    """Text as the terminal shows it: code spans without their backticks."""
+    return _CODE_SPAN.sub(r"\1", text)
 
 
 def _when(moment: datetime | None) -> str:
@@ -41,11 +53,11 @@ def render_card(card: ProposalCard) -> str:
         lines.append(f"   decided by {card.decided_by} at {_when(card.decided_at)}")
     if card.status == "pending":
         lines.append(
-            f"   expires {_when(card.expires_at)} — type `approve {card.id}` or `deny {card.id}`"
+            f"   expires {_when(card.expires_at)} — type approve {card.id} or deny {card.id}"
         )
     if card.last_result:
         lines.append(f"   result: {card.last_result}")
-    return "\n".join(lines)
+    return plain("\n".join(lines))
 
 
 def render_status_line(card: ProposalCard) -> str:
@@ -55,10 +67,16 @@ def render_status_line(card: ProposalCard) -> str:
         line += f" by {card.decided_by}"
     if card.status_reason and card.status not in ("approved", "denied"):
         line += f": {card.status_reason}"
-    return line
+    return plain(line)
 
 
 def render_reply(reply: c.Reply) -> str:
+    if isinstance(reply, c.PolicyYaml):  # data `policy apply` takes back: byte for byte
+        return _render_reply(reply)
+    return plain(_render_reply(reply))
+
+
+def _render_reply(reply: c.Reply) -> str:
     if isinstance(reply, c.Text | c.Decided):
         return str(reply.text)  # people by their id
     if isinstance(reply, c.Error):
@@ -114,4 +132,45 @@ def render_reply(reply: c.Reply) -> str:
         lines = [f"{HEALTH_EMOJI[h.state]} {h.name}: {h.state} — {h.detail}" for h in reply.items]
         lines.append("⏸️ auto-remediation paused" if reply.paused else "▶️ auto-remediation on")
         return "\n".join(lines)
+    # ---- Grafana (issue 9)
+    if isinstance(reply, c.Dashboards):
+        return render_dashboards(reply.found)
     return repr(reply)
+
+
+# ---- Grafana (issue 9) ---------------------------------------------------------------------
+
+
+def render_dashboards(found: Found) -> str:
+    """Links to dashboards, to one dashboard's panels, or to one panel (the console saves a
+    panel's picture itself and says where)."""
+    if found.panel is not None and found.board is not None:
+        text = f"📊 Panel {found.panel.id} {found.panel.title} of {found.board.title}\n"
+        text += f"   {found.panel.url}"
+        return text + (f"\n   No picture: {found.note}." if found.note else "")
+    if found.board is not None:
+        b = found.board
+        lines = [f"{b.title} ({b.folder})", f"   {b.url}"]
+        if not found.panels:
+            lines.append("It has no panels.")
+        else:
+            lines.append(f"Panels (a picture of one: dashboards {found.search} panel ID):")
+        width = max((len(str(p.id)) for p in found.panels), default=1)
+        for p in found.panels:
+            lines += [f"  {str(p.id).rjust(width)}  {p.title}", f"  {' ' * width}  {p.url}"]
+        return "\n".join(lines)
+    if not found.dashboards:
+        return (
+            f"No Grafana dashboard matches {found.search!r}."
+            if found.search
+            else ("Grafana has no dashboards.")
+        )
+    head = (
+        f"Grafana dashboards matching {found.search!r}:" if found.search else "Grafana dashboards:"
+    )
+    lines = [head]
+    for d in found.dashboards:
+        lines += [f"  {d.title} ({d.folder})", f"    {d.url}"]
+    if found.more:
+        lines.append(f"  … and {found.more} more: narrow the search.")
+    return "\n".join(lines)

@@ -5,7 +5,7 @@ Chat surfaces (Slack's Block Kit, the console) render a `ProposalCard`; they nev
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -71,6 +71,14 @@ class ProposalCard:
     @property
     def is_pending(self) -> bool:
         return self.status == "pending"
+
+    def as_announced(self, status: str) -> ProposalCard:
+        """The card as it stood when `status` was announced (a surface that prints each
+        change, such as the console, shows the states a job went through, not only the
+        last). What belongs to a later state (its reason, its result) is left out."""
+        if status == self.status:
+            return self
+        return replace(self, status=status, status_reason=None, last_result=None, last_error=None)
 
 
 _PROPOSAL = Proposal.__table__

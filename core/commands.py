@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.dashboards import DashboardNotFound, Found, look_up, split_panel
 from core.jobs import JobRow, list_jobs
 from core.policy.spec import PolicyError, PolicySpec
 from core.policy.store import (
@@ -91,6 +92,14 @@ class Status(Reply):
 class Decided(Reply):
     ok: bool
     text: str
+
+
+# ---- Grafana (issue 9)
+@dataclass(frozen=True)
+class Dashboards(Reply):
+    """Dashboards found; one dashboard's panels; one panel's picture (see core.dashboards)."""
+
+    found: Found
 
 
 @dataclass
@@ -184,7 +193,7 @@ async def cmd_ask(inv: Invocation) -> Reply:
     return result
 
 
-NOT_YET = frozenset({"scan", "assets", "query", "dashboards"})
+NOT_YET = frozenset({"scan", "assets", "query"})
 
 
 def _not_yet(name: str) -> Handler:
@@ -312,9 +321,22 @@ async def cmd_query(inv: Invocation) -> Reply:
 
 @command("dashboards")
 async def cmd_dashboards(inv: Invocation) -> Reply:
-    """dashboards [search]
-    Find Grafana dashboards."""
-    return await _not_yet("dashboards")(inv)
+    """dashboards [search] [panel ID|TITLE]
+    Find Grafana dashboards; one match lists its panels; `panel` shows one as a picture."""
+    from core.ports import IntegrationError, NotConfigured
+
+    search, panel = split_panel(inv.args)
+    if panel is not None and not (search and panel):
+        return Error("Which dashboard, which panel?", usage="dashboards <search> panel <id|title>")
+    try:
+        found = await look_up(inv.runtime.integrations, search, panel)
+    except NotConfigured as exc:
+        return Error(str(exc))
+    except IntegrationError as exc:
+        return Error(exc.message)
+    except DashboardNotFound as exc:
+        return Error(str(exc))
+    return Dashboards(found)
 
 
 async def _set_pause(inv: Invocation, paused: bool) -> Reply:

@@ -36,7 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.audit import record
 from core.cards import ProposalCard, load_cards
 from core.db.dialect import try_lock_name
-from core.db.models import Notification, Proposal
+from core.db.models import PROPOSAL_STATUSES, Notification, Proposal
 from core.db.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -68,6 +68,11 @@ class NotifierError(Exception):
 
 
 class Notifier(Protocol):
+    """A chat surface. One that sets `shows_each_state = True` (it appends lines rather than
+    editing a message: the console) gets one `update_proposal` per announced change, with
+    the card as of that change; others get one edit per message per pass, from the
+    current state."""
+
     async def post_proposal(self, card: ProposalCard, channel: str) -> MessageRef: ...
 
     async def update_proposal(self, card: ProposalCard, ref: MessageRef) -> None: ...
@@ -324,6 +329,13 @@ class OutboxDrain:
             if card.message_ts is None:
                 return False  # never posted: the pending post renders the current state
             ref = MessageRef(card.channel or channel, card.message_ts)
+            if getattr(self._notifier, "shows_each_state", False):
+                # A surface that appends (the console) prints each change once, as announced.
+                announced = str(row.payload.get("reason", ""))
+                if announced in PROPOSAL_STATUSES:
+                    card = card.as_announced(announced)
+                await self._notifier.update_proposal(card, ref)
+                return True
             if ref in updated:
                 # Rendered from the state at send time, after this row was committed: one
                 # edit per message per pass shows every decision (approve-all: 1, not N).

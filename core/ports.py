@@ -173,6 +173,30 @@ class OllamaPort(Integration, Protocol):
         ...
 
 
+# ---- Grafana (issue 9) ---------------------------------------------------------------
+
+
+class GrafanaPort(Integration, Protocol):
+    """One Grafana, read only. `data`: dashboards as dicts (uid, title, folder, tags, url);
+    a dashboard with its panels (id, title, type, url); a panel's PNG bytes, or None when
+    Grafana has no image renderer."""
+
+    def search_dashboards(self, query: str = "", limit: int = 100) -> AdapterOutcome: ...
+    def dashboard(self, uid: str) -> AdapterOutcome: ...
+
+    def render_panel(
+        self,
+        uid: str,
+        panel_id: int,
+        *,
+        slug: str = "",
+        width: int = 1000,
+        height: int = 500,
+        time_from: str = "now-6h",
+        time_to: str = "now",
+    ) -> AdapterOutcome: ...
+
+
 # ---- the table ---------------------------------------------------------------------------
 
 
@@ -219,6 +243,14 @@ ADAPTERS: dict[str, AdapterSpec] = {
         errors=("OllamaError",),
         not_configured="OllamaNotConfigured",
     ),
+    # ---- Grafana (issue 9)
+    "grafana": AdapterSpec(
+        title="Grafana",
+        module="adapters.grafana",
+        adapter="GrafanaAdapter",
+        errors=("GrafanaError",),
+        not_configured="GrafanaNotConfigured",
+    ),
 }
 
 
@@ -243,3 +275,8 @@ if TYPE_CHECKING:  # mypy holds each adapter to its port; nothing here runs
     _kubernetes: type[KubernetesPort] = KubernetesAdapter
     _vsphere: type[VSpherePort] = VSphereAdapter
     _ollama: type[OllamaPort] = OllamaAdapter
+
+    # ---- Grafana (issue 9)
+    from adapters.grafana import GrafanaAdapter
+
+    _grafana: type[GrafanaPort] = GrafanaAdapter

@@ -125,6 +125,8 @@ class Runtime:
             notifier,
             default_channel=self.settings.infraai_channel,
             default_approvers=self.settings.infraai_approvers,
+            # Slack allows ~1 message a second per channel; a terminal has no such limit.
+            pace_seconds=float(getattr(notifier, "pace_seconds", 1.0)),
         )
         return self.drain
 

@@ -73,7 +73,7 @@ def test_the_readme_walkthrough_from_a_fresh_clone(tmp_path: Path) -> None:
         )
         with urllib.request.urlopen(request, timeout=30) as response:
             assert json.loads(response.read()) == {"received": 1, "proposals": 1}
-        shown = terminal.expect("type `approve 1` or `deny 1`")
+        shown = terminal.expect("type approve 1 or deny 1")
         assert "#1 PENDING · KubePodCrashLooping (critical)" in shown
         terminal.type("approve 1")
         terminal.expect("Approved proposal #1")

@@ -63,7 +63,7 @@ async def test_the_readme_transcript_is_what_the_console_prints(console) -> None
 
     card = block_after("The proposal appears in the `make run` terminal:")
     shown = await eventually(
-        printed, lambda text: "type `approve 1`" in text, within=10, what="the card"
+        printed, lambda text: "type approve 1" in text, within=10, what="the card"
     )
     shown_card = [line for line in shown.splitlines() if line.strip()][-len(card) :]
     for expected, got in zip(card, shown_card, strict=True):
@@ -73,9 +73,9 @@ async def test_the_readme_transcript_is_what_the_console_prints(console) -> None
     assert transcript[0] == "approve 1"
     answer = await handle_line(runtime, "approve 1")
     assert as_pattern(transcript[1]).fullmatch(answer), (transcript[1], answer)
-    # The state lines and the result in the thread, as the console prints them (the outbox
-    # may coalesce "approved" into "succeeded" when the job is quicker than the drain).
-    expected = [line for line in transcript[2:] if "approved by" not in line]
+    # The state lines and the result in the thread, as the console prints them: every
+    # change once, in order.
+    expected = transcript[2:]
     result = await eventually(
         printed,
         lambda text: "✅ #1 succeeded" in text and "↳ #1 " in text,
@@ -83,8 +83,13 @@ async def test_the_readme_transcript_is_what_the_console_prints(console) -> None
         what="the result",
     )
     lines = result.splitlines()
+    matched = [
+        next(i for i, got in enumerate(lines) if as_pattern(line).fullmatch(got))
+        for line in expected
+    ]
+    assert matched == sorted(matched), (expected, lines[-6:])
     for line in expected:
-        assert any(as_pattern(line).fullmatch(got) for got in lines), (line, lines[-5:])
+        assert sum(bool(as_pattern(line).fullmatch(got)) for got in lines) == 1, (line, lines[-6:])
 
 
 async def test_the_readme_proposals_listing_is_what_the_cli_prints(

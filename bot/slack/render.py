@@ -48,4 +48,9 @@ def render_reply(reply: c.Reply) -> Message:
         text, body = blocks.status_message(items)
         pause = "⏸️ Auto-remediation is *paused*." if reply.paused else "▶️ Auto-remediation is on."
         return text, [*body, {"type": "context", "elements": [{"type": "mrkdwn", "text": pause}]}]
+    # ---- Grafana (issue 9)
+    if isinstance(reply, c.Dashboards):
+        from bot.slack.dashboards import dashboards_text
+
+        return mrkdwn.message(dashboards_text(reply.found))
     return _text(str(reply))

@@ -24,6 +24,7 @@ from typing import Any, ParamSpec, TypeVar, cast
 from core.config import Settings
 from core.ports import (
     ADAPTERS,
+    GrafanaPort,
     Health,
     Integration,
     KubernetesPort,
@@ -57,6 +58,7 @@ class Integrations:
         kubernetes: Callable[[], KubernetesPort] | None = None,
         vsphere: Callable[[], VSpherePort] | None = None,
         ollama: Callable[[], OllamaPort] | None = None,
+        grafana: Callable[[], GrafanaPort] | None = None,
         threads: int = ADAPTER_THREADS,
     ) -> None:
         self.settings = settings
@@ -64,6 +66,7 @@ class Integrations:
             "kubernetes": kubernetes or self._build_kubernetes,
             "vsphere": vsphere or self._build_vsphere,
             "ollama": ollama or self._build_ollama,
+            "grafana": grafana or self._build_grafana,
         }
         assert set(self._factories) <= set(ADAPTERS)
         self._built: dict[str, Integration] = {}
@@ -85,6 +88,10 @@ class Integrations:
     def ollama(self) -> OllamaPort:
         """The chat model's server (the assistant's)."""
         return cast(OllamaPort, self._get("ollama"))
+
+    def grafana(self) -> GrafanaPort:
+        """Grafana's adapter (dashboards, panels, renders), or NotConfigured."""
+        return cast(GrafanaPort, self._get("grafana"))
 
     def names(self) -> list[str]:
         return list(self._factories)
@@ -139,6 +146,21 @@ class Integrations:
             )
         except getattr(module, spec.not_configured) as exc:
             raise NotConfigured(f"Ollama is not configured: {exc}") from None
+
+    def _build_grafana(self) -> GrafanaPort:
+        url = self.settings.grafana_url
+        if not url:
+            raise NotConfigured("Grafana is not configured: GRAFANA_URL is unset")
+        spec = ADAPTERS["grafana"]
+        module = spec.load()
+        adapter: Any = getattr(module, spec.adapter)
+        try:
+            return cast(GrafanaPort, adapter(url, self.settings.grafana_token))
+        except getattr(module, spec.not_configured) as exc:
+            raise NotConfigured(
+                f"Grafana is not configured: {exc}",
+                public="Grafana is not configured: GRAFANA_URL is not usable",
+            ) from None
 
     def _get(self, name: str) -> Integration:
         """The adapter, or NotConfigured with the reason (remembered: config does not change)."""

@@ -234,6 +234,7 @@ INTEGRATION_LIBRARIES = (
     "langgraph",
     "matplotlib",
     "nmap",
+    "httpx",  # Grafana's client (issue 9), Ollama's too
 )
 PROBE = """
 import sys

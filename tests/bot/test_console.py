@@ -75,7 +75,7 @@ async def console(sqlite_db: str, kube: str) -> AsyncIterator[Console]:
 
 async def test_alert_to_approve_to_result(console: Console) -> None:
     await console.ingest(payload(crashloop()))
-    out = await console.printed("type `approve 1` or `deny 1`")
+    out = await console.printed("type approve 1 or deny 1")
     assert "#1 PENDING · KubePodCrashLooping (critical)" in out
     assert 'k8s.restart_pod {"namespace": "prod", "pod": "api-1"} → prod/api-1' in out
     assert "dry run: nothing will be changed" in out
@@ -285,7 +285,7 @@ async def test_tables_fit_80_columns_without_cutting_words(console) -> None:
 
 async def test_expiry_and_decisions_show_the_date(console) -> None:
     await console.ingest(payload(crashloop()))
-    out = await console.printed("type `approve 1`")
+    out = await console.printed("type approve 1")
     import re
 
     assert re.search(r"expires \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}Z", out), out

@@ -34,7 +34,8 @@ METHOD_SCOPES: dict[str, set[str]] = {
     "reactions.add": {"reactions:write"},
 }
 # Scopes the manifest asks for ahead of the code that uses them, and why.
-PLANNED = {"files:write": "graphs for `/infraai query` (not available yet)"}
+# (files:write is used since issue 9: Grafana panel pictures; graphs for `query` will too.)
+PLANNED: dict[str, str] = {}
 
 _SDK_CALL = re.compile(
     r"\.(auth|chat|usergroups|users|conversations|files|reactions)_([A-Za-z0-9_]+)\("

@@ -10,9 +10,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack import mrkdwn, payloads
 from bot.slack.assistant import ask_at_the_root
+from bot.slack.dashboards import post_panel_picture
 from bot.slack.listeners.background import in_background
 from bot.slack.render import render_reply
-from core.commands import run_command
+from core.commands import Dashboards, run_command
 from core.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,14 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
                 response_type="ephemeral",
             )
             return
+        # ---- Grafana (issue 9): a panel's picture goes to the channel, in a thread
+        if isinstance(reply, Dashboards) and reply.found.image is not None:
+            channel = payloads.text_field(command, "channel_id")
+            if channel and await post_panel_picture(
+                client, channel=channel, user=user, found=reply.found
+            ):
+                await _respond(respond, text="📊 Posted in the channel.", response_type="ephemeral")
+                return
         text, blocks = render_reply(reply)
         scope = "in_channel" if reply.public else "ephemeral"
         await _respond(respond, text=text, blocks=blocks, response_type=scope)
