@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from core.alert_graph import AlertGraphs
 from core.alerts.ingest import IngestOutcome
 from core.alerts.service import AlertService
 from core.approvals import Approvals, Authorizer, ListAuthorizer
@@ -125,6 +126,7 @@ class Runtime:
             notifier,
             default_channel=self.settings.infraai_channel,
             default_approvers=self.settings.infraai_approvers,
+            graphs=AlertGraphs(self.integrations),
         )
         return self.drain
 

@@ -29,6 +29,7 @@ from core.ports import (
     KubernetesPort,
     NotConfigured,
     OllamaPort,
+    PrometheusPort,
     VSpherePort,
     integration_error,
 )
@@ -57,6 +58,7 @@ class Integrations:
         kubernetes: Callable[[], KubernetesPort] | None = None,
         vsphere: Callable[[], VSpherePort] | None = None,
         ollama: Callable[[], OllamaPort] | None = None,
+        prometheus: Callable[[], PrometheusPort] | None = None,
         threads: int = ADAPTER_THREADS,
     ) -> None:
         self.settings = settings
@@ -64,6 +66,7 @@ class Integrations:
             "kubernetes": kubernetes or self._build_kubernetes,
             "vsphere": vsphere or self._build_vsphere,
             "ollama": ollama or self._build_ollama,
+            "prometheus": prometheus or self._build_prometheus,
         }
         assert set(self._factories) <= set(ADAPTERS)
         self._built: dict[str, Integration] = {}
@@ -85,6 +88,10 @@ class Integrations:
     def ollama(self) -> OllamaPort:
         """The chat model's server (the assistant's)."""
         return cast(OllamaPort, self._get("ollama"))
+
+    def prometheus(self) -> PrometheusPort:
+        """The Prometheus server's adapter (cheap to build: no client library to load)."""
+        return cast(PrometheusPort, self._get("prometheus"))
 
     def names(self) -> list[str]:
         return list(self._factories)
@@ -139,6 +146,20 @@ class Integrations:
             )
         except getattr(module, spec.not_configured) as exc:
             raise NotConfigured(f"Ollama is not configured: {exc}") from None
+
+    def _build_prometheus(self) -> PrometheusPort:
+        if not self.settings.prometheus_url:
+            raise NotConfigured("Prometheus is not configured: PROMETHEUS_URL is unset")
+        spec = ADAPTERS["prometheus"]
+        module = spec.load()
+        adapter: Any = getattr(module, spec.adapter)
+        try:
+            return cast(PrometheusPort, adapter(self.settings.prometheus_url))
+        except getattr(module, spec.not_configured) as exc:
+            raise NotConfigured(
+                f"Prometheus is not configured: {exc}",
+                public="Prometheus is not configured: PROMETHEUS_URL is not usable",
+            ) from None
 
     def _get(self, name: str) -> Integration:
         """The adapter, or NotConfigured with the reason (remembered: config does not change)."""
