@@ -116,6 +116,8 @@ def render_png(spec: GraphSpec) -> bytes:
         spans = [spec.window[0].timestamp(), spec.window[1].timestamp()]
         axes.set_xlim(_days(spans[0]), _days(spans[1]))
     span = (max(spans) - min(spans)) if spans else 0.0
+    if spans and span < 60:  # one instant: a few minutes around it, so the axis has ticks
+        axes.set_xlim(_days(min(spans) - 300), _days(max(spans) + 300))
     axes.xaxis_date(UTC)
     locator: Any = dates.AutoDateLocator  # untyped in matplotlib's stubs
     formatter: Any = dates.DateFormatter

@@ -14,7 +14,7 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, HumanMessage
 
-from core.agent import kubernetes_tools, memory
+from core.agent import kubernetes_tools, memory, prometheus_tools
 from core.agent.graph import build_graph
 from core.agent.prompt import SYSTEM_PROMPT
 from core.agent.tools import TOOLS, Registry, ToolContext
@@ -23,6 +23,7 @@ from core.text import storable
 log = logging.getLogger(__name__)
 
 assert kubernetes_tools  # registers the Kubernetes read tools
+assert prometheus_tools  # registers the Prometheus read tools (issue 9)
 
 
 @dataclass(frozen=True)
