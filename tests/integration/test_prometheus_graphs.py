@@ -5,6 +5,7 @@ assistant's Prometheus tools, and the graph an alert's proposal gets in its thre
 
 from __future__ import annotations
 
+import asyncio
 import time
 import urllib.parse
 from collections.abc import AsyncIterator, Iterator
@@ -200,8 +201,8 @@ async def test_the_console_saves_the_graph_and_prints_its_path(
     assert lines[1].split() == ["VALUE", "SERIES"]
     assert lines[2].startswith("1 ") and 'job="prometheus"' in lines[2]
     path = Path(lines[-1].removeprefix("graph (last 10m): "))
-    assert path.is_file() and is_png_of_graph_size(path.read_bytes())
-    path.unlink()
+    assert is_png_of_graph_size(await asyncio.to_thread(path.read_bytes))
+    await asyncio.to_thread(path.unlink)
 
 
 # ---- the assistant's tools ---------------------------------------------------------------
