@@ -32,7 +32,7 @@ from tests.conftest import make_settings
 from tests.fakes.slack import FakeSlack
 from tests.fakes.slack_signing import slash_command_body
 from tests.helpers import alert, count, install_policies, payload, policy, rows
-from tests.peers.prometheus_stack import Prometheus, free_port
+from tests.peers.prometheus_stack import Prometheus, alert_rule, free_port
 from tests.stack import BOT_TOKEN, CHANNEL, Stack, make_stack
 
 pytestmark = pytest.mark.integration
@@ -385,3 +385,45 @@ async def test_a_storm_gets_one_graph_per_distinct_expression(
     assert {r["reason"] for r in recorded if r["graph"] == "skipped"} == {
         "already graphed in this thread"
     }
+
+
+@pytest.mark.slow
+async def test_a_real_rule_through_a_real_alertmanager_gets_its_graph(
+    sqlite_db: str, alertmanager_factory: Any, prometheus_factory: Any
+) -> None:
+    """Prometheus fires `up{job="checkout"} == 0`, Alertmanager delivers it to /alerts, the
+    proposal is posted, and its thread gets the graph of that expression."""
+    port = free_port()
+    restart = policy(
+        name="restart-on-target-down",
+        matchers=['alertname="TargetDown"'],
+        action="k8s.rollout_restart",
+        params={"namespace": "{{ labels.namespace }}", "deployment": "{{ labels.job }}"},
+    )
+    async for stack in make_stack(
+        sqlite_db, restart, redis=False, prometheus_url=f"http://127.0.0.1:{port}"
+    ):
+        alertmanager = alertmanager_factory(str(stack.client.make_url("/alerts")))
+        prometheus = prometheus_factory(
+            rules=alert_rule(
+                "TargetDown",
+                'up{job="checkout"} == 0',
+                labels={"namespace": "shop", "severity": "critical"},
+                annotations={"summary": "checkout is down"},
+            ),
+            alertmanager=alertmanager,
+            scrape={"checkout": f"127.0.0.1:{free_port()}"},
+            port=port,
+        )
+        slack = stack.slack
+        try:
+            [graph] = await slack.wait_for(
+                lambda slack=slack: slack.uploaded_files(CHANNEL), timeout=60
+            )
+        except TimeoutError:
+            raise AssertionError(prometheus.describe() + alertmanager.describe()) from None
+        message = slack.message(CHANNEL, str(graph.thread_ts))
+        assert message is not None and message.thread_ts is None
+        assert "TargetDown" in message.text  # the proposal's own message
+        assert graph.title == 'TargetDown: up{job="checkout"} == 0'
+        assert is_png_of_graph_size(graph.content)
