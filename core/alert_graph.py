@@ -70,8 +70,9 @@ class AlertGraphs:
             return Skipped(f"no data for {expr} in the last {format_duration(WINDOW)}")
         marker = starts_at if starts_at is not None and start <= starts_at <= end else None
         spec = GraphSpec(
-            title=f"{alertname}: {expr}",
-            subtitle=f"{describe_window(end, WINDOW)} · {drawn.total} series"
+            title=f"{alertname}: {expr}" if len(alertname) + len(expr) < 88 else alertname,
+            subtitle=(f"{expr} · " if len(alertname) + len(expr) >= 88 else "")
+            + f"{describe_window(end, WINDOW)} · {drawn.total} series"
             + (f" · {drawn.notes[0]}" if drawn.notes else ""),
             series=drawn.series,
             unit=unit_of(expr),
