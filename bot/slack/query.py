@@ -49,9 +49,7 @@ def query_message(
         lines.append(f"… {reply.total - shown} more series")
     notes = list(reply.notes)
     if ephemeral and reply.png is not None:
-        notes.append(
-            "The graph goes in a thread of this channel once InfraAI may post here: /invite it."
-        )
+        notes.insert(0, GRAPH_NEEDS_THE_BOT)
     body = mrkdwn.compose(head, "\n", mrkdwn.code_block("\n".join(lines)))
     blocks: list[dict[str, Any]] = mrkdwn.sections(body)
     if notes:
@@ -59,8 +57,7 @@ def query_message(
             {
                 "type": "context",
                 "elements": [
-                    {"type": "mrkdwn", "text": mrkdwn.cut(mrkdwn.escape(n), 1900)}
-                    for n in notes[:5]
+                    {"type": "mrkdwn", "text": mrkdwn.cut(mrkdwn.escape(n), 500)} for n in notes[:5]
                 ],
             }
         )
