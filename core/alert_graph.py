@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -22,6 +23,9 @@ from core.promql import describe_window, format_duration, shape, step_for, unit_
 WINDOW = timedelta(hours=1)
 QUERY_TIMEOUT = 5.0  # seconds: a slow Prometheus costs the channel this much, at most
 RENDER_TIMEOUT = 10.0
+# After Prometheus failed (down, timed out), graphs are skipped at once for this long: a
+# storm of alerts must not pay the query timeout once per alert while the drain waits.
+RESTING = 60.0
 
 
 @dataclass(frozen=True)
@@ -40,8 +44,10 @@ class Skipped:
 class AlertGraphs:
     """Draws alert graphs through the Prometheus port (the outbox drain's helper)."""
 
-    def __init__(self, integrations: Integrations) -> None:
+    def __init__(self, integrations: Integrations, *, resting: float = RESTING) -> None:
         self.integrations = integrations
+        self.resting = resting
+        self._failed: tuple[float, str] | None = None  # (monotonic time, why)
 
     async def draw(
         self, expr: str, alertname: str, starts_at: datetime | None, now: datetime | None = None
@@ -50,6 +56,8 @@ class AlertGraphs:
             prometheus = self.integrations.prometheus()
         except NotConfigured as exc:
             return Skipped(str(exc), quiet=True)
+        if self._failed is not None and time.monotonic() - self._failed[0] < self.resting:
+            return Skipped(f"Prometheus failed a moment ago ({self._failed[1]})")
         end = now or datetime.now(UTC)
         start = end - WINDOW
         step = step_for(WINDOW)
@@ -57,14 +65,15 @@ class AlertGraphs:
             async with asyncio.timeout(QUERY_TIMEOUT):
                 outcome = await prometheus.query_range(expr, start, end, step)
         except TimeoutError:
-            return Skipped(f"Prometheus did not answer within {QUERY_TIMEOUT:g} s")
-        except IntegrationError as exc:
-            return Skipped(exc.message)
+            return self._down(f"Prometheus did not answer within {QUERY_TIMEOUT:g} s")
         except Exception as exc:
-            translated = integration_error(exc)
+            translated = exc if isinstance(exc, IntegrationError) else integration_error(exc)
             if translated is None:
                 raise
-            return Skipped(translated.message)
+            if translated.transient:
+                return self._down(translated.message)
+            return Skipped(translated.message)  # this expression, not Prometheus
+        self._failed = None
         drawn = shape(outcome.data, expr)
         if not finite(drawn.series):
             return Skipped(f"no data for {expr} in the last {format_duration(WINDOW)}")
@@ -86,3 +95,7 @@ class AlertGraphs:
             return Skipped(f"drawing the graph took over {RENDER_TIMEOUT:g} s")
         slug = re.sub(r"[^A-Za-z0-9_]+", "-", alertname).strip("-")[:40] or "alert"
         return AlertGraph(content, f"{slug}-{end:%Y%m%d-%H%M%S}.png", f"{alertname}: {expr}")
+
+    def _down(self, why: str) -> Skipped:
+        self._failed = (time.monotonic(), why)
+        return Skipped(why)

@@ -21,7 +21,7 @@ from bot.console import handle_line
 from bot.slack.notifier import SlackNotifier
 from core.agent.prometheus_tools import SAMPLES  # registers the tools
 from core.agent.tools import TOOLS, ToolContext
-from core.alert_graph import AlertGraphs
+from core.alert_graph import AlertGraph, AlertGraphs
 from core.alerts.webhook import parse_payload
 from core.commands import Error, QueryResult, run_command
 from core.graph import HEIGHT_PX, WIDTH_PX, png_size
@@ -427,3 +427,49 @@ async def test_a_real_rule_through_a_real_alertmanager_gets_its_graph(
         assert "TargetDown" in message.text  # the proposal's own message
         assert graph.title == 'TargetDown: up{job="checkout"} == 0'
         assert is_png_of_graph_size(graph.content)
+
+
+async def test_a_failed_upload_delays_the_graph_and_never_the_proposal(
+    sqlite_db: str, slack: FakeSlack, prometheus: Prometheus
+) -> None:
+    runtime, drain = await outbox(sqlite_db, slack, prometheus_url=prometheus.url)
+    try:
+        slack.fail_next(1, 500, methods=["upload"])
+        await runtime.alerts.ingest(parse_payload(payload(graphed_alert(prometheus.url, "a"))))
+        await drain.drain_once()
+        [message] = [m for m in slack.messages(GRAPH_CHANNEL) if m.thread_ts is None]
+        assert slack.uploaded_files() == []
+        [waiting] = await rows(
+            runtime, "SELECT attempts, sent_at FROM notifications WHERE kind = 'graph'"
+        )
+        assert waiting["attempts"] == 1 and waiting["sent_at"] is None
+        await drain.drain_once(now=datetime.now(UTC) + timedelta(seconds=10))
+        [graph] = slack.uploaded_files(GRAPH_CHANNEL)
+    finally:
+        await runtime.close()
+    assert graph.thread_ts == message.ts and is_png_of_graph_size(graph.content)
+
+
+async def test_after_a_failure_prometheus_rests_so_a_storm_does_not_wait_per_alert(
+    sqlite_db: str, prometheus: Prometheus
+) -> None:
+    from core.alert_graph import Skipped
+
+    down = Runtime.build(make_settings(sqlite_db, prometheus_url=down_url()))
+    up = Runtime.build(make_settings(sqlite_db, prometheus_url=prometheus.url))
+    try:
+        graphs = AlertGraphs(down.integrations)
+        first = await graphs.draw("up", "A", None)
+        second = await graphs.draw("up", "A", None)
+        bad = await AlertGraphs(up.integrations).draw("up +", "A", None)
+        good = await AlertGraphs(up.integrations, resting=0).draw("up", "A", None)
+    finally:
+        await down.close()
+        await up.close()
+    assert isinstance(first, Skipped) and "unreachable" in first.reason
+    assert isinstance(second, Skipped)
+    assert second.reason.startswith("Prometheus failed a moment ago (") and "unreachable" in (
+        second.reason
+    )
+    assert isinstance(bad, Skipped) and "parse error" in bad.reason  # the expression's fault
+    assert isinstance(good, AlertGraph) and is_png_of_graph_size(good.content)
