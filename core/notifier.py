@@ -395,7 +395,8 @@ class OutboxDrain:
             return self._graph_done(row, "skipped", "enough graphs in this thread", expr)
         drawn = await self._graphs.draw(expr, alert.alertname, alert.starts_at)
         if isinstance(drawn, Skipped):
-            (log.info if drawn.quiet else log.warning)(
+            # Not configured is a choice (`/infraai status` shows it): no line per alert.
+            (log.debug if drawn.quiet else log.warning)(
                 "graph for proposal %s skipped: %s", card.id, drawn.reason
             )
             return self._graph_done(row, "skipped", drawn.reason, expr)
