@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from bot.render_text import plain, render_card, render_reply, render_status_line
+from bot.render_text import plain, render_card, render_query, render_reply, render_status_line
 from core import commands
 from core.cards import ProposalCard
 from core.dashboards import PanelImage
@@ -80,6 +80,19 @@ class ConsoleNotifier:
     ) -> bool:
         return False  # the group was printed in full
 
+    async def post_file(
+        self,
+        card: ProposalCard,
+        channel: str,
+        thread_ts: str | None,
+        *,
+        filename: str,
+        content: bytes,
+        title: str,
+    ) -> None:
+        path = await asyncio.to_thread(save_graph, filename, content)
+        self._print(f"  ↳ #{card.id} graph: {title}: {path}")
+
     async def post_in_thread(
         self, card: ProposalCard | None, channel: str, thread_ts: str | None, text: str
     ) -> MessageRef:
@@ -135,6 +148,9 @@ async def handle_line(runtime: Runtime, line: str) -> str:
     if isinstance(reply, commands.Dashboards) and reply.found.image is not None:
         path = await asyncio.to_thread(save_picture, reply.found.image)
         return render_reply(reply) + f"\n   Picture saved to {path}"
+    if isinstance(reply, commands.QueryResult) and reply.png is not None:
+        path = await asyncio.to_thread(save_graph, reply.filename, reply.png)
+        return render_query(reply, str(path))
     return render_reply(reply)
 
 
@@ -147,6 +163,21 @@ def save_picture(image: PanelImage) -> Path:
     stamp = time.strftime("%Y%m%dT%H%M%S")
     path = PICTURES / f"{image.filename.removesuffix('.png')}-{stamp}.png"
     path.write_bytes(image.png)
+    return path
+
+
+def graph_directory() -> Path:
+    """Where the console keeps graphs: `infraai-graphs/` in the system's temporary directory
+    (a terminal cannot show a PNG inline; the path is printed to open it)."""
+    return Path(tempfile.gettempdir()) / "infraai-graphs"
+
+
+def save_graph(filename: str, content: bytes) -> Path:
+    """Write a graph for the person at the terminal to open; returns its path."""
+    directory = graph_directory()
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / Path(filename).name
+    path.write_bytes(content)
     return path
 
 

@@ -128,6 +128,8 @@ def _render_reply(reply: c.Reply) -> str:
         return export_document([reply.spec]).rstrip()
     if isinstance(reply, c.PolicyTest):
         return "\n\n".join(r.as_text() for r in reply.reports)
+    if isinstance(reply, c.QueryResult):
+        return render_query(reply)
     if isinstance(reply, c.Status):
         lines = [f"{HEALTH_EMOJI[h.state]} {h.name}: {h.state} — {h.detail}" for h in reply.items]
         lines.append("⏸️ auto-remediation paused" if reply.paused else "▶️ auto-remediation on")
@@ -173,4 +175,19 @@ def render_dashboards(found: Found) -> str:
         lines += [f"  {d.title} ({d.folder})", f"    {d.url}"]
     if found.more:
         lines.append(f"  … and {found.more} more: narrow the search.")
+    return "\n".join(lines)
+
+
+def render_query(reply: c.QueryResult, graph_path: str | None = None) -> str:
+    """`query`: the values (largest series first), what was cut, and where the graph is."""
+    lines = [f"query: {reply.expr}"]
+    if reply.rows:
+        lines.append(table(["VALUE", "SERIES"], reply.rows, width=CONSOLE_WIDTH))
+    else:
+        lines.append("(no data: the expression matches no series now)")
+    if reply.total > len(reply.rows):
+        lines.append(f"… {reply.total - len(reply.rows)} more series")
+    lines.extend(f"note: {note}" for note in reply.notes)
+    if graph_path:
+        lines.append(f"graph (last {reply.window}): {graph_path}")
     return "\n".join(lines)

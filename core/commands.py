@@ -102,6 +102,22 @@ class Dashboards(Reply):
     found: Found
 
 
+@dataclass(frozen=True)
+class QueryResult(Reply):
+    """`query`: the value(s) as a table and, when there is something to draw, a PNG graph.
+    `rows` are (value, series) of the largest series; `notes` say what was cut and why."""
+
+    expr: str
+    window: str  # "1h": the graph's range
+    kind: str  # vector, matrix, scalar, string
+    rows: list[tuple[str, str]]
+    total: int  # series in the result (rows show the first few)
+    notes: list[str] = field(default_factory=list)
+    png: bytes | None = None
+    filename: str = "query.png"
+    title: str = ""
+
+
 @dataclass
 class Invocation:
     """Who asked, from where, with what."""
@@ -150,7 +166,7 @@ async def run_command(runtime: Runtime, user: str, text: str, **extras: Any) -> 
     handler = COMMANDS.get(name)
     if handler is None:
         return Error(f"Unknown command `{name}`.", usage=help_text())
-    args = split_args(rest) if name not in ("ask", "policy") else rest.split()
+    args = split_args(rest) if name not in ("ask", "policy", "query") else rest.split()
     return await handler(Invocation(runtime, user, args, rest.strip(), extras))
 
 
@@ -193,7 +209,7 @@ async def cmd_ask(inv: Invocation) -> Reply:
     return result
 
 
-NOT_YET = frozenset({"scan", "assets", "query"})
+NOT_YET = frozenset({"scan", "assets"})
 
 
 def _not_yet(name: str) -> Handler:
@@ -314,9 +330,11 @@ async def cmd_jobs(inv: Invocation) -> Reply:
 
 @command("query")
 async def cmd_query(inv: Invocation) -> Reply:
-    """query <promql>
-    Evaluate a PromQL query: the value and a graph."""
-    return await _not_yet("query")(inv)
+    """query <promql> [range]
+    Evaluate a PromQL query: the value and a graph (range e.g. 30m, 6h, 2d; default 1h)."""
+    from core.query import run_query  # PromQL shaping and graphs: loaded on first use
+
+    return await run_query(inv.runtime.integrations, inv.raw)
 
 
 @command("dashboards")

@@ -33,11 +33,13 @@ import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core.alert_graph import AlertGraphs, Skipped
 from core.audit import record
 from core.cards import ProposalCard, load_cards
 from core.db.dialect import try_lock_name
 from core.db.models import PROPOSAL_STATUSES, Notification, Proposal
 from core.db.types import utcnow
+from core.promql import expression_of
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +48,8 @@ PERMANENT_ATTEMPTS = 3  # a row Slack refuses for good (or that crashes us) is g
 NO_CHANNEL = ""
 # Kinds that post or edit a message: paced per channel. Edits too: a storm's approve-all
 # re-renders one big group message, at most once a second however many decisions land.
-PACED = ("proposal", "thread", "detail", "update")
+PACED = ("proposal", "thread", "detail", "update", "graph")
+GRAPHS_PER_THREAD = 5  # distinct expressions graphed in one thread (a storm's group message)
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,19 @@ class Notifier(Protocol):
         self, card: ProposalCard | None, channel: str, thread_ts: str | None, text: str
     ) -> MessageRef: ...
 
+    async def post_file(
+        self,
+        card: ProposalCard,
+        channel: str,
+        thread_ts: str | None,
+        *,
+        filename: str,
+        content: bytes,
+        title: str,
+    ) -> None:
+        """Share a file (an alert's graph, a PNG) in the proposal's thread."""
+        ...
+
 
 def backoff(attempts: int) -> float:
     return float(min(300, 2 ** min(attempts, 9)))
@@ -127,6 +143,7 @@ class OutboxDrain:
         pace_seconds: float = 1.0,
         group_window: timedelta = timedelta(seconds=10),
         batch: int = 500,
+        graphs: AlertGraphs | None = None,
     ) -> None:
         self._sessions = sessions
         self._notifier = notifier
@@ -136,6 +153,7 @@ class OutboxDrain:
         self._group_window = group_window
         self._batch = batch
         self._wake = asyncio.Event()
+        self._graphs = graphs
 
     def wake(self) -> None:
         """Something was written to the outbox: drain now rather than at the next tick."""
@@ -360,8 +378,69 @@ class OutboxDrain:
             text = str(row.payload.get("text", ""))
             await self._notifier.post_in_thread(card, card.channel or channel, card.thread_ts, text)
             return True
+        if row.kind == "graph":
+            return await self._send_graph(session, channel, row, card)
         log.warning("notification %s: unknown kind %r, skipped", row.id, row.kind)
         return False
+
+    # ---- alert graphs (issue 9) ----------------------------------------------------------
+
+    async def _send_graph(
+        self, session: AsyncSession, channel: str, row: Notification, card: ProposalCard
+    ) -> bool:
+        """The graph of the alert's expression in the proposal's thread: at most one per
+        expression per thread (a storm's group message gets one, not one per alert), and
+        skipped — recorded on the row and logged, never retried — when it cannot be drawn."""
+        alert = card.alert
+        expr = expression_of(alert.generator_url) if alert is not None else None
+        if alert is None or expr is None:
+            return self._graph_done(row, "skipped", "the alert's generatorURL has no expression")
+        if not card.thread_ts:
+            return self._graph_done(row, "skipped", "the proposal's message was not posted", expr)
+        if self._graphs is None:
+            return self._graph_done(row, "skipped", "this process draws no graphs", expr)
+        thread = MessageRef(card.channel or channel, card.thread_ts)
+        shown = await self._graphed(session, thread)
+        if expr in shown:
+            return self._graph_done(row, "skipped", "already graphed in this thread", expr)
+        if len(shown) >= GRAPHS_PER_THREAD:
+            return self._graph_done(row, "skipped", "enough graphs in this thread", expr)
+        drawn = await self._graphs.draw(expr, alert.alertname, alert.starts_at)
+        if isinstance(drawn, Skipped):
+            # Not configured is a choice (`/infraai status` shows it): no line per alert.
+            (log.debug if drawn.quiet else log.warning)(
+                "graph for proposal %s skipped: %s", card.id, drawn.reason
+            )
+            return self._graph_done(row, "skipped", drawn.reason, expr)
+        await self._notifier.post_file(
+            card,
+            thread.channel,
+            thread.ts,
+            filename=drawn.filename,
+            content=drawn.content,
+            title=drawn.title,
+        )
+        self._graph_done(row, "posted", "", expr)
+        return True
+
+    @staticmethod
+    def _graph_done(row: Notification, state: str, reason: str, expr: str | None = None) -> bool:
+        row.payload = {"graph": state, "reason": reason[:500], "expr": (expr or "")[:2000]}
+        return False
+
+    async def _graphed(self, session: AsyncSession, thread: MessageRef) -> set[str]:
+        """Expressions already graphed in the thread (of any proposal of a group message)."""
+        members = sa.select(Proposal.id).where(
+            Proposal.slack_channel == thread.channel, Proposal.slack_thread_ts == thread.ts
+        )
+        payloads = await session.scalars(
+            sa.select(Notification.payload).where(
+                Notification.kind == "graph",
+                Notification.sent_at.is_not(None),
+                Notification.proposal_id.in_(members),
+            )
+        )
+        return {str(p.get("expr")) for p in payloads if p and p.get("graph") == "posted"}
 
     async def _group_members(self, session: AsyncSession, ref: MessageRef) -> list[int]:
         return list(

@@ -18,7 +18,7 @@ own outcome and error classes. This module says what core relies on of them:
 * an integration that is not set up raises its "not configured" exception when built;
   core turns it into `NotConfigured`, and the integration is reported as off, not failing.
 
-A new integration (Prometheus, Grafana, nmap, Ollama) is a Protocol here, a row in
+A new integration (Grafana, nmap, …) is a Protocol here, a row in
 `ADAPTERS`, a typed accessor on `core.execution.integrations.Integrations`, and its module
 in `adapters/`.
 """
@@ -197,6 +197,24 @@ class GrafanaPort(Integration, Protocol):
     ) -> AdapterOutcome: ...
 
 
+# ---- Prometheus (issue 9) ----------------------------------------------------------------
+
+
+class PrometheusPort(Integration, Protocol):
+    """One Prometheus server's HTTP API. Queries are async (aiohttp): await them on the loop,
+    not through `Integrations.run`. `data` of an outcome is the API's `data` member."""
+
+    async def query(self, expr: str, at: datetime | None = None) -> AdapterOutcome: ...
+
+    async def query_range(
+        self,
+        expr: str,
+        start: datetime,
+        end: datetime,
+        step_seconds: float,
+    ) -> AdapterOutcome: ...
+
+
 # ---- the table ---------------------------------------------------------------------------
 
 
@@ -251,6 +269,13 @@ ADAPTERS: dict[str, AdapterSpec] = {
         errors=("GrafanaError",),
         not_configured="GrafanaNotConfigured",
     ),
+    "prometheus": AdapterSpec(
+        title="Prometheus",
+        module="adapters.prometheus",
+        adapter="PrometheusAdapter",
+        errors=("PrometheusError",),
+        not_configured="PrometheusNotConfigured",
+    ),
 }
 
 
@@ -270,6 +295,7 @@ def integration_error(exc: BaseException) -> IntegrationError | None:
 if TYPE_CHECKING:  # mypy holds each adapter to its port; nothing here runs
     from adapters.kubernetes import KubernetesAdapter
     from adapters.ollama import OllamaAdapter
+    from adapters.prometheus import PrometheusAdapter
     from adapters.vsphere import VSphereAdapter
 
     _kubernetes: type[KubernetesPort] = KubernetesAdapter
@@ -280,3 +306,4 @@ if TYPE_CHECKING:  # mypy holds each adapter to its port; nothing here runs
     from adapters.grafana import GrafanaAdapter
 
     _grafana: type[GrafanaPort] = GrafanaAdapter
+    _prometheus: type[PrometheusPort] = PrometheusAdapter

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from core.alert_graph import AlertGraphs
 from core.alerts.ingest import IngestOutcome
 from core.alerts.service import AlertService
 from core.approvals import Approvals, Authorizer, ListAuthorizer
@@ -127,6 +128,7 @@ class Runtime:
             default_approvers=self.settings.infraai_approvers,
             # Slack allows ~1 message a second per channel; a terminal has no such limit.
             pace_seconds=float(getattr(notifier, "pace_seconds", 1.0)),
+            graphs=AlertGraphs(self.integrations),
         )
         return self.drain
 

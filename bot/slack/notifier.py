@@ -98,3 +98,24 @@ class SlackNotifier:
     ) -> MessageRef:
         # Thread notices carry outside text (results, errors, worker names): all escaped.
         return await self._post(channel, mrkdwn.message(mrkdwn.escape(text)), thread_ts=thread_ts)
+
+    async def post_file(
+        self,
+        card: ProposalCard,
+        channel: str,
+        thread_ts: str | None,
+        *,
+        filename: str,
+        content: bytes,
+        title: str,
+    ) -> None:
+        from bot.slack.files import upload_png
+
+        await upload_png(
+            self.client,
+            channel=channel,
+            thread_ts=thread_ts,
+            content=content,
+            filename=filename,
+            title=title,
+        )

@@ -43,6 +43,10 @@ def render_reply(reply: c.Reply) -> Message:
         return _code(export_document([reply.spec]).rstrip())
     if isinstance(reply, c.PolicyTest):
         return _code("\n\n".join(r.as_text() for r in reply.reports))
+    if isinstance(reply, c.QueryResult):  # the ephemeral fallback: the graph needs a thread
+        from bot.slack.query import query_message
+
+        return query_message(reply, ephemeral=True)
     if isinstance(reply, c.Status):
         items = [(h.name, h.state, h.detail) for h in reply.items]
         text, body = blocks.status_message(items)

@@ -14,7 +14,7 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, HumanMessage
 
-from core.agent import grafana_tools, kubernetes_tools, memory
+from core.agent import grafana_tools, kubernetes_tools, memory, prometheus_tools
 from core.agent.graph import build_graph
 from core.agent.prompt import SYSTEM_PROMPT
 from core.agent.tools import TOOLS, Registry, ToolContext
@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 assert kubernetes_tools  # registers the Kubernetes read tools
 assert grafana_tools  # registers the Grafana read tool (issue 9)
+assert prometheus_tools  # registers the Prometheus read tools (issue 9)
 
 
 @dataclass(frozen=True)

@@ -300,8 +300,11 @@ class Ingestor:
                 connection, planned, resolved_ids, audits, now
             )
         else:
+            graphed = frozenset(
+                row.id for row, _, _ in candidates if _has_expression(merged[row.fingerprint])
+            )
             inserted, superseded = await self._write_rows(
-                connection, sql, planned, resolved_ids, audits, now
+                connection, sql, planned, resolved_ids, audits, now, graphed
             )
         for row, payload_index, decision, alert_row in planned:
             got = inserted.get(row["dedup_key"])
@@ -489,16 +492,19 @@ class Ingestor:
         resolved_ids: list[int],
         audits: list[dict[str, Any]],
         now: datetime,
+        graphed: frozenset[int] = frozenset(),
     ) -> tuple[dict[str, tuple[int, str]], list[int]]:
-        """The same writes as `PG_WRITE`, statement by statement (SQLite)."""
+        """The same writes as `PG_WRITE`, statement by statement (SQLite). `graphed`: the
+        alerts whose generatorURL carries an expression (their proposals get a graph row)."""
         inserted: dict[str, tuple[int, str]] = {}
         notifications: list[dict[str, Any]] = []
+        graphs: list[dict[str, Any]] = []  # alert graphs (issue 9)
         if planned:
             result = await sql.insert(
                 connection, PROPOSALS, [row for row, _, _, _ in planned], proposal_insert
             )
             inserted = {got.dedup_key: (got.id, got.status) for got in result}
-            for row, _, decision, _ in planned:
+            for row, _, decision, alert_row in planned:
                 found = inserted.get(row["dedup_key"])
                 if found is None:
                     continue
@@ -519,6 +525,8 @@ class Ingestor:
                     )
                 )
                 notifications.append(_notification("proposal", pid, row, now))
+                if alert_row.id in graphed:
+                    graphs.append({**_notification("graph", pid, row, now), "group_key": None})
         superseded: list[int] = []
         if resolved_ids:
             result = await connection.execute(
@@ -532,6 +540,7 @@ class Ingestor:
                     )
                 )
                 notifications.append(_notification("update", pid, None, now))
+        notifications += graphs  # after every proposal row, as in PG_WRITE
         if audits:
             await sql.insert(connection, AUDIT_EVENTS, audits)
         if notifications:
@@ -569,6 +578,11 @@ def _notification(
         "attempts": 0,
         "created_at": now,
     }
+
+
+def _has_expression(seen: _Seen) -> bool:
+    """As PG_WRITE's `generator_url LIKE '%g0.expr=%'`: Prometheus' graph link."""
+    return "g0.expr=" in (seen.alert.generator_url or "")
 
 
 def _json(rows: list[dict[str, Any]]) -> str:

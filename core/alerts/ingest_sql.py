@@ -173,7 +173,8 @@ WITH proposed AS (
     SELECT {", ".join("r." + c for c in PROPOSAL_COLUMNS)}
     FROM jsonb_populate_recordset(NULL::proposals, CAST(:proposals AS jsonb)) AS r
     ON CONFLICT (dedup_key) WHERE {OPEN_DEDUP_PREDICATE.text} DO NOTHING
-    RETURNING id, dedup_key, status, policy_name, action, params, status_reason, slack_channel
+    RETURNING id, dedup_key, status, policy_name, action, params, status_reason, slack_channel,
+              alert_id
 ), superseded AS (
     UPDATE proposals
     SET status = 'superseded', status_reason = 'alert resolved before approval',
@@ -207,6 +208,10 @@ WITH proposed AS (
     SELECT 'update', s.id, NULL, NULL, '{{"reason": "resolved"}}'::jsonb, 0,
            CAST(:now AS timestamptz)
     FROM superseded AS s
+    UNION ALL  -- after every proposal row: the graphs never delay a proposal's message
+    SELECT 'graph', p.id, p.slack_channel, NULL, '{{}}'::jsonb, 0, CAST(:now AS timestamptz)
+    FROM proposed AS p JOIN alerts AS a ON a.id = p.alert_id
+    WHERE a.generator_url LIKE '%g0.expr=%'
 )
 SELECT 'proposed' AS kind, id, dedup_key, status FROM proposed
 UNION ALL

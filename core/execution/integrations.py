@@ -30,6 +30,7 @@ from core.ports import (
     KubernetesPort,
     NotConfigured,
     OllamaPort,
+    PrometheusPort,
     VSpherePort,
     integration_error,
 )
@@ -59,6 +60,7 @@ class Integrations:
         vsphere: Callable[[], VSpherePort] | None = None,
         ollama: Callable[[], OllamaPort] | None = None,
         grafana: Callable[[], GrafanaPort] | None = None,
+        prometheus: Callable[[], PrometheusPort] | None = None,
         threads: int = ADAPTER_THREADS,
     ) -> None:
         self.settings = settings
@@ -67,6 +69,7 @@ class Integrations:
             "vsphere": vsphere or self._build_vsphere,
             "ollama": ollama or self._build_ollama,
             "grafana": grafana or self._build_grafana,
+            "prometheus": prometheus or self._build_prometheus,
         }
         assert set(self._factories) <= set(ADAPTERS)
         self._built: dict[str, Integration] = {}
@@ -92,6 +95,10 @@ class Integrations:
     def grafana(self) -> GrafanaPort:
         """Grafana's adapter (dashboards, panels, renders), or NotConfigured."""
         return cast(GrafanaPort, self._get("grafana"))
+
+    def prometheus(self) -> PrometheusPort:
+        """The Prometheus server's adapter (cheap to build: no client library to load)."""
+        return cast(PrometheusPort, self._get("prometheus"))
 
     def names(self) -> list[str]:
         return list(self._factories)
@@ -160,6 +167,20 @@ class Integrations:
             raise NotConfigured(
                 f"Grafana is not configured: {exc}",
                 public="Grafana is not configured: GRAFANA_URL is not usable",
+            ) from None
+
+    def _build_prometheus(self) -> PrometheusPort:
+        if not self.settings.prometheus_url:
+            raise NotConfigured("Prometheus is not configured: PROMETHEUS_URL is unset")
+        spec = ADAPTERS["prometheus"]
+        module = spec.load()
+        adapter: Any = getattr(module, spec.adapter)
+        try:
+            return cast(PrometheusPort, adapter(self.settings.prometheus_url))
+        except getattr(module, spec.not_configured) as exc:
+            raise NotConfigured(
+                f"Prometheus is not configured: {exc}",
+                public="Prometheus is not configured: PROMETHEUS_URL is not usable",
             ) from None
 
     def _get(self, name: str) -> Integration:

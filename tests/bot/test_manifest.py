@@ -34,7 +34,7 @@ METHOD_SCOPES: dict[str, set[str]] = {
     "reactions.add": {"reactions:write"},
 }
 # Scopes the manifest asks for ahead of the code that uses them, and why.
-# (files:write is used since issue 9: Grafana panel pictures; graphs for `query` will too.)
+# (files:write is used since issue 9: Grafana panel pictures and graphs for `query`.)
 PLANNED: dict[str, str] = {}
 
 _SDK_CALL = re.compile(

@@ -13,7 +13,7 @@ from bot.slack.assistant import ask_at_the_root
 from bot.slack.dashboards import post_panel_picture
 from bot.slack.listeners.background import in_background
 from bot.slack.render import render_reply
-from core.commands import Dashboards, run_command
+from core.commands import Dashboards, QueryResult, run_command
 from core.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,19 @@ async def _ask(
     return await ask_at_the_root(
         runtime, client, team=team, channel=channel, user=user, question=question
     )
+
+
+async def _post_query(
+    client: AsyncWebClient, command: dict[str, Any], user: str, reply: QueryResult
+) -> bool:
+    """`/infraai query`: the table in the channel and the graph in its thread; False when the
+    bot cannot post there (the reply is then ephemeral, without the graph)."""
+    from bot.slack.query import post_query
+
+    channel = payloads.text_field(command, "channel_id")
+    if channel is None:
+        return False
+    return await post_query(client, channel=channel, user=user, reply=reply)
 
 
 def _ask_hook(runtime: Runtime, command: dict[str, Any], user: str) -> Any:
@@ -76,6 +89,8 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
                 return
             ask = _ask_hook(runtime, command, user) if verb.lower() == "ask" else None
             reply = await run_command(runtime, user, text, ask=ask)
+            if isinstance(reply, QueryResult) and await _post_query(client, command, user, reply):
+                return
         except Exception:
             # A bug, not the input: the trace is for us, without what was typed (it may
             # hold a pasted secret).
