@@ -167,6 +167,25 @@ async def test_a_token_made_by_the_cli_is_admitted_with_its_scopes(db_url, capsy
     )
 
 
+async def test_text_no_database_can_keep_is_refused_not_failed(client, api_runtime) -> None:
+    for url in ("/api/v1/jobs?status=%00", "/api/v1/policies/a%00b"):
+        response = await client.get(url, headers=AS_READER)
+        await _error(response, 400, "invalid")
+    nul = {**policy(name="nul").to_yaml_dict(), "description": "a\u0000b"}
+    response = await client.post(
+        "/api/v1/policies/apply", data=json.dumps({"policies": [nul]}), headers=AS_ADMIN
+    )
+    assert "NUL" in await _error(response, 400, "invalid")
+    response = await client.post(
+        "/api/v1/policies/apply",
+        data='policies:\n- {name: nul, matchers: [a="b"], action: k8s.restart_pod, '
+        'description: "x\\0y", params: {namespace: n, pod: p}}',
+        headers={**AS_ADMIN, "Content-Type": "application/yaml"},
+    )
+    assert "NUL" in await _error(response, 400, "invalid")
+    assert await count(api_runtime, "policies") == 1
+
+
 async def test_ids_past_the_schema_are_refused_not_failed(client) -> None:
     for url in ("/api/v1/proposals/483809390355", "/api/v1/alerts/2147483648"):
         await _error(await client.get(url, headers=AS_READER), 400, "invalid")

@@ -182,6 +182,26 @@ def describe(exc: ValidationError, where: str) -> str:
     return "; ".join(parts)
 
 
+def refuse_unstorable(value: Any, where: str) -> None:
+    """400 for text no database can keep: a NUL (PostgreSQL refuses it) or a lone surrogate
+    (not UTF-8). Checked before validation, so nothing downstream ever sees one."""
+    stack = [(value, where)]
+    while stack:
+        item, at = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise ApiError(400, "invalid", f"{at}: contains a NUL character")
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ApiError(400, "invalid", f"{at}: not valid Unicode") from None
+        elif isinstance(item, dict):
+            stack.extend((k, at) for k in item)
+            stack.extend((v, f"{at}.{k}") for k, v in item.items())
+        elif isinstance(item, list):
+            stack.extend((v, f"{at}.{i}") for i, v in enumerate(item))
+
+
 def _validate(model: type[BaseModel], data: Any, where: str) -> BaseModel:
     try:
         return model.model_validate(data)
@@ -196,6 +216,7 @@ def _query_data(request: web.Request, model: type[BaseModel]) -> dict[str, Any]:
         if len(values) > 1:
             raise ApiError(400, "invalid", f"query.{key}: given more than once")
         data[key] = values[0]
+    refuse_unstorable(data, "query")
     return data
 
 
@@ -277,7 +298,9 @@ def wrap(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResp
                 )
             call = Call(runtime, caller, request)
             if endpoint.path_model is not None:
-                call.path = _validate(endpoint.path_model, dict(request.match_info), "path")
+                path = dict(request.match_info)
+                refuse_unstorable(path, "path")
+                call.path = _validate(endpoint.path_model, path, "path")
             if endpoint.query_model is not None:
                 data = _query_data(request, endpoint.query_model)
                 call.query = _validate(endpoint.query_model, data, "query")
@@ -288,7 +311,9 @@ def wrap(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResp
                 if endpoint.raw_body:
                     call.body = raw
                 else:
-                    call.body = _validate(endpoint.body_model, decode_json(raw), "body")
+                    document = decode_json(raw)
+                    refuse_unstorable(document, "body")
+                    call.body = _validate(endpoint.body_model, document, "body")
             result = await endpoint.handler(call)
         except ApiError as exc:
             return error_response(exc.status, exc.code, exc.message, **exc.headers)

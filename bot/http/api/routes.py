@@ -21,6 +21,7 @@ from bot.http.api.framework import (
     decode_cursor,
     decode_json,
     encode_cursor,
+    refuse_unstorable,
 )
 from core import records
 from core.policy.spec import PolicyError, parse_policy_document
@@ -142,10 +143,14 @@ def _parse_document(call: Call) -> list[Any]:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError:
                 raise ApiError(400, "invalid", "body: not UTF-8") from None
-            return load_document(text)
-        return parse_policy_document(decode_json(raw))
+            specs = load_document(text)
+        else:
+            specs = parse_policy_document(decode_json(raw))
     except PolicyError as exc:
         raise ApiError(400, "invalid", str(exc)) from None
+    for spec in specs:  # YAML escapes can spell a NUL too
+        refuse_unstorable(spec.model_dump(mode="json"), f"policy {spec.name}")
+    return specs
 
 
 async def apply(call: Call) -> Any:
