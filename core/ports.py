@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import ModuleType
@@ -173,6 +174,18 @@ class OllamaPort(Integration, Protocol):
         ...
 
 
+# ---- nmap (discovery) ----
+
+
+class NmapPort(Integration, Protocol):
+    """The nmap binary. Addresses are IPs the caller has checked against the allowed ranges
+    (the adapter checks they are addresses again); ports in nmap's list syntax."""
+
+    def scan(
+        self, addresses: Sequence[str], ports: str | None = None, *, services: bool = False
+    ) -> AdapterOutcome: ...
+
+
 # ---- the table ---------------------------------------------------------------------------
 
 
@@ -219,6 +232,13 @@ ADAPTERS: dict[str, AdapterSpec] = {
         errors=("OllamaError",),
         not_configured="OllamaNotConfigured",
     ),
+    "nmap": AdapterSpec(
+        title="nmap",
+        module="adapters.nmap",
+        adapter="NmapAdapter",
+        errors=("NmapError",),
+        not_configured="NmapNotConfigured",
+    ),
 }
 
 
@@ -243,3 +263,8 @@ if TYPE_CHECKING:  # mypy holds each adapter to its port; nothing here runs
     _kubernetes: type[KubernetesPort] = KubernetesAdapter
     _vsphere: type[VSpherePort] = VSphereAdapter
     _ollama: type[OllamaPort] = OllamaAdapter
+
+if TYPE_CHECKING:
+    from adapters.nmap import NmapAdapter
+
+    _nmap: type[NmapPort] = NmapAdapter

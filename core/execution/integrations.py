@@ -27,6 +27,7 @@ from core.ports import (
     Health,
     Integration,
     KubernetesPort,
+    NmapPort,
     NotConfigured,
     OllamaPort,
     VSpherePort,
@@ -57,6 +58,7 @@ class Integrations:
         kubernetes: Callable[[], KubernetesPort] | None = None,
         vsphere: Callable[[], VSpherePort] | None = None,
         ollama: Callable[[], OllamaPort] | None = None,
+        nmap: Callable[[], NmapPort] | None = None,
         threads: int = ADAPTER_THREADS,
     ) -> None:
         self.settings = settings
@@ -64,6 +66,7 @@ class Integrations:
             "kubernetes": kubernetes or self._build_kubernetes,
             "vsphere": vsphere or self._build_vsphere,
             "ollama": ollama or self._build_ollama,
+            "nmap": nmap or self._build_nmap,
         }
         assert set(self._factories) <= set(ADAPTERS)
         self._built: dict[str, Integration] = {}
@@ -85,6 +88,10 @@ class Integrations:
     def ollama(self) -> OllamaPort:
         """The chat model's server (the assistant's)."""
         return cast(OllamaPort, self._get("ollama"))
+
+    def nmap(self) -> NmapPort:
+        """The nmap binary's adapter (discovery scans), or NotConfigured without one."""
+        return cast(NmapPort, self._get("nmap"))
 
     def names(self) -> list[str]:
         return list(self._factories)
@@ -139,6 +146,15 @@ class Integrations:
             )
         except getattr(module, spec.not_configured) as exc:
             raise NotConfigured(f"Ollama is not configured: {exc}") from None
+
+    def _build_nmap(self) -> NmapPort:
+        spec = ADAPTERS["nmap"]
+        module = spec.load()
+        adapter: Any = getattr(module, spec.adapter)
+        try:
+            return cast(NmapPort, adapter())
+        except getattr(module, spec.not_configured) as exc:
+            raise NotConfigured(f"nmap is not configured: {exc}") from None
 
     def _get(self, name: str) -> Integration:
         """The adapter, or NotConfigured with the reason (remembered: config does not change)."""
