@@ -178,8 +178,14 @@ def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
 
 def _host(address: str, found: Any) -> dict[str, Any]:
     if not found or found.get("status", {}).get("state") != "up":
-        return {"address": address, "up": False, "hostname": None, "mac": None, "vendor": None,
-                "ports": []}  # fmt: skip
+        return {
+            "address": address,
+            "up": False,
+            "hostname": None,
+            "mac": None,
+            "vendor": None,
+            "ports": [],
+        }
     names = [h.get("name") for h in found.get("hostnames", []) if h.get("name")]
     mac = found.get("addresses", {}).get("mac")
     vendor = found.get("vendor", {}).get(mac) if mac else None

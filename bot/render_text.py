@@ -114,4 +114,29 @@ def render_reply(reply: c.Reply) -> str:
         lines = [f"{HEALTH_EMOJI[h.state]} {h.name}: {h.state} — {h.detail}" for h in reply.items]
         lines.append("⏸️ auto-remediation paused" if reply.paused else "▶️ auto-remediation on")
         return "\n".join(lines)
+    if isinstance(reply, c.ScanReport):  # discovery
+        return reply.text
+    if isinstance(reply, c.AssetList):
+        return render_assets(reply)
     return repr(reply)
+
+
+def render_assets(reply: c.AssetList) -> str:
+    """The topology view: a table per subnet (address, state, name, services)."""
+    if not reply.groups:
+        if reply.needle:
+            return f"No assets match `{reply.needle}`."
+        return "No assets yet: `scan <host|cidr>` finds them."
+    parts = []
+    for subnet, views in reply.groups:
+        rows = [
+            [v.address, "up" if v.up else "down", v.hostname or "", v.services() or "-"]
+            for v in views
+        ]
+        parts.append(
+            f"{subnet}\n"
+            + table(["ADDRESS", "STATE", "HOSTNAME", "SERVICES"], rows, width=CONSOLE_WIDTH)
+        )
+    if reply.more:
+        parts.append(f"…and {reply.more} more: narrow with a filter (a CIDR, a name, a service).")
+    return "\n\n".join(parts)

@@ -48,4 +48,10 @@ def render_reply(reply: c.Reply) -> Message:
         text, body = blocks.status_message(items)
         pause = "⏸️ Auto-remediation is *paused*." if reply.paused else "▶️ Auto-remediation is on."
         return text, [*body, {"type": "context", "elements": [{"type": "mrkdwn", "text": pause}]}]
+    if isinstance(reply, c.ScanReport | c.AssetList):  # discovery
+        from bot.slack import discovery
+
+        if isinstance(reply, c.ScanReport):
+            return discovery.scan_message(reply)
+        return discovery.assets_message(reply)
     return _text(str(reply))

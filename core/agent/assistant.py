@@ -14,7 +14,7 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, HumanMessage
 
-from core.agent import kubernetes_tools, memory
+from core.agent import discovery_tools, kubernetes_tools, memory
 from core.agent.graph import build_graph
 from core.agent.prompt import SYSTEM_PROMPT
 from core.agent.tools import TOOLS, Registry, ToolContext
@@ -23,6 +23,7 @@ from core.text import storable
 log = logging.getLogger(__name__)
 
 assert kubernetes_tools  # registers the Kubernetes read tools
+assert discovery_tools  # registers assets_list and nmap_scan
 
 
 @dataclass(frozen=True)
