@@ -15,6 +15,7 @@ option (`-iL /etc/passwd`). Imports nothing of InfraAI's.
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 import shutil
 import tempfile
@@ -85,6 +86,7 @@ class NmapAdapter:
         self.host_timeout = host_timeout
         self.top_ports = top_ports
         self._probes: str | None = None
+        self._version: str | None = None
         self._lock = threading.Lock()
 
     def _scanner(self) -> Any:
@@ -94,11 +96,18 @@ class NmapAdapter:
             raise NmapError("unavailable", f"nmap cannot run: {exc}") from None
 
     def health(self) -> tuple[bool, str]:
-        try:
-            major, minor = self._scanner().nmap_version()
-        except Exception as exc:
-            return False, f"{self.nmap_path}: {type(exc).__name__}: {exc}"
-        return True, f"nmap {major}.{minor} at {self.nmap_path}"
+        """The binary is there and runs; its version is asked once (`nmap -V` is a process),
+        then only the file is checked."""
+        if not os.access(self.nmap_path, os.X_OK):
+            self._version = None
+            return False, f"{self.nmap_path} is gone or not executable"
+        if self._version is None:
+            try:
+                major, minor = self._scanner().nmap_version()
+            except Exception as exc:
+                return False, f"{self.nmap_path}: {type(exc).__name__}: {exc}"
+            self._version = f"{major}.{minor}"
+        return True, f"nmap {self._version} at {self.nmap_path}"
 
     def _probe_file(self) -> str | None:
         """nmap's service probes with a short first wait, written once per adapter."""

@@ -100,7 +100,7 @@ async def test_unknown_input_gets_usage(stack: Stack, text: str) -> None:
     assert "proposals [status]" in shown and "policy list" in shown
 
 
-@pytest.mark.parametrize("name", ["scan", "assets", "query", "dashboards"])
+@pytest.mark.parametrize("name", ["query", "dashboards"])
 async def test_commands_not_built_yet_say_so(stack: Stack, name: str) -> None:
     post = await run(stack, f"{name} 10.0.0.0/24")
     assert ephemeral(post)
