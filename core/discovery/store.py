@@ -63,9 +63,19 @@ class Known:
     ports: frozenset[str]
 
 
+_PG_KNOWN = sa.text(
+    "SELECT address, up, open_ports FROM assets WHERE address = ANY(CAST(:address AS varchar[]))"
+).columns(Asset.address, Asset.up, Asset.open_ports)
+
+
 async def known(session: AsyncSession, addresses: Sequence[str]) -> dict[str, Known]:
     """The recorded state of those of `addresses` already in `assets`."""
     found: dict[str, Known] = {}
+    if session.get_bind().dialect.name == "postgresql":  # one array, not 1,000-item IN lists
+        rows = await session.execute(_PG_KNOWN, {"address": list(addresses)})
+        for address, up, ports in rows:
+            found[address] = Known(bool(up), frozenset(port_label(p) for p in ports or []))
+        return found
     for start in range(0, len(addresses), READ_BATCH):
         batch = list(addresses[start : start + READ_BATCH])
         rows = await session.execute(
@@ -104,7 +114,7 @@ def _port_key(label: str) -> tuple[int, str]:
     return int(number), protocol
 
 
-def _ports(host: dict[str, Any]) -> list[dict[str, Any]]:
+def stored_ports(host: dict[str, Any]) -> list[dict[str, Any]]:
     """The open ports as stored: port, protocol, and what nmap knew of the service."""
     return [
         {k: v for k, v in port.items() if v is not None and k in _PORT_KEYS}
@@ -147,7 +157,7 @@ async def upsert_up(session: AsyncSession, hosts: Sequence[dict[str, Any]], now:
                     "hostname": [h.get("hostname") for h in batch],
                     "mac": [h.get("mac") for h in batch],
                     "vendor": [h.get("vendor") for h in batch],
-                    "ports": [json.dumps(_ports(h)) for h in batch],
+                    "ports": [json.dumps(stored_ports(h)) for h in batch],
                     "now": now,
                 },
             )
@@ -161,7 +171,7 @@ async def upsert_up(session: AsyncSession, hosts: Sequence[dict[str, Any]], now:
                     "hostname": h.get("hostname"),
                     "mac": h.get("mac"),
                     "vendor": h.get("vendor"),
-                    "open_ports": _ports(h),
+                    "open_ports": stored_ports(h),
                     "up": True,
                     "first_seen": now,
                     "last_seen": now,
