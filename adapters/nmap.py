@@ -141,9 +141,11 @@ class NmapAdapter:
     ) -> NmapOutcome:
         """Scan `addresses` (IP addresses of one family) on `ports` (nmap's list syntax).
 
-        `data` is one dict per address: `address`, `up`, `hostname`, `mac`, `vendor` and the
-        open `ports` (`port`, `protocol`, `service`, `product`, `version`). An address nmap
-        reports nothing for is down."""
+        `data["hosts"]` is one dict per address: `address`, `up`, `hostname`, `mac`,
+        `vendor` and the open `ports` (`port`, `protocol`, `service`, `product`, `version`);
+        an address nmap reports nothing for is down. `data["scanned"]` is the TCP ports nmap
+        looked at, in its list syntax (`--top-ports` chooses them): a port outside it was
+        not looked at, so it is neither open nor closed."""
         parsed = [_address(a) for a in addresses]
         if not parsed:
             raise NmapError("invalid", "no addresses to scan")
@@ -167,9 +169,11 @@ class NmapAdapter:
             text = " ".join(str(e).strip() for e in error)
             raise NmapError("error", f"nmap failed: {text[:300]}")
         found = result.get("scan", {})
-        data = [_host(str(a), found.get(str(a))) for a in parsed]
-        up = sum(1 for host in data if host["up"])
-        return NmapOutcome(f"{up} of {len(data)} hosts up", None, data)
+        hosts = [_host(str(a), found.get(str(a))) for a in parsed]
+        scanned = result.get("nmap", {}).get("scaninfo", {}).get("tcp", {}).get("services")
+        up = sum(1 for host in hosts if host["up"])
+        data = {"hosts": hosts, "scanned": scanned or ports or ""}
+        return NmapOutcome(f"{up} of {len(hosts)} hosts up", None, data)
 
     def close(self) -> None:
         with self._lock:
@@ -183,6 +187,11 @@ def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
         return ipaddress.ip_address(text)
     except ValueError:
         raise NmapError("invalid", f"not an IP address: {text!r}") from None
+
+
+def _name(service: Any) -> str | None:
+    """nmap's service name; its table calls many ports "unknown", which is no name."""
+    return str(service) if service and service != "unknown" else None
 
 
 def _host(address: str, found: Any) -> dict[str, Any]:
@@ -207,7 +216,7 @@ def _host(address: str, found: Any) -> dict[str, Any]:
                 {
                     "port": int(port),
                     "protocol": protocol,
-                    "service": info.get("name") or None,
+                    "service": _name(info.get("name")),
                     "product": info.get("product") or None,
                     "version": info.get("version") or None,
                 }

@@ -26,7 +26,14 @@ import sqlalchemy as sa
 from core.db.models import Scan
 from core.db.types import utcnow
 from core.discovery import store
-from core.discovery.targets import Resolver, ScanRefused, ScanRequest, check, system_resolver
+from core.discovery.targets import (
+    Resolver,
+    ScanRefused,
+    ScanRequest,
+    check,
+    expand_ports,
+    system_resolver,
+)
 from core.ports import IntegrationError, NotConfigured
 
 log = logging.getLogger(__name__)
@@ -170,22 +177,25 @@ async def run_scan(
         if progress is not None:
             await progress.start(_start_text(request))
         hosts: list[dict[str, Any]] = []
+        scanned: set[int] = set()
         try:
             for chunk in _chunks(request.addresses):
                 with integrations.faults():
                     outcome = await integrations.run(
                         adapter.scan, chunk, request.ports, services=request.services
                     )
-                hosts.extend(outcome.data)
+                found = outcome.data["hosts"]
+                hosts.extend(found)
+                scanned |= expand_ports(outcome.data["scanned"])
                 if progress is not None:
-                    await progress.step(_step_text(outcome.data, len(hosts), request))
+                    await progress.step(_step_text(found, len(hosts), request))
         except IntegrationError as exc:
             await _close(runtime, scan_id, hosts, None, error=exc.message)
             raise
         except BaseException:
             await _close(runtime, scan_id, hosts, None, error="interrupted")
             raise
-        changed, first = await _close(runtime, scan_id, hosts, utcnow())
+        changed, first = await _close(runtime, scan_id, hosts, utcnow(), frozenset(scanned))
     return ScanResult(scan_id, request, hosts, changed, first)
 
 
@@ -226,6 +236,7 @@ async def _close(
     scan_id: int,
     hosts: list[dict[str, Any]],
     now: datetime | None,
+    scanned: frozenset[int] | None = None,
     *,
     error: str | None = None,
 ) -> tuple[store.Changes, bool]:
@@ -235,7 +246,7 @@ async def _close(
     first = False
     async with runtime.sessions() as session, session.begin():
         if now is not None and error is None:
-            changed, known_before = await store.record(session, hosts, now)
+            changed, known_before = await store.record(session, hosts, now, scanned)
             first = known_before == 0
         await session.execute(
             sa.update(Scan)

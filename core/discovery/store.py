@@ -60,7 +60,19 @@ class Changes:
 @dataclass(frozen=True)
 class Known:
     up: bool
-    ports: frozenset[str]
+    ports: tuple[dict[str, Any], ...]  # as stored
+
+    def labels(self, scanned: frozenset[int] | None = None) -> set[str]:
+        """The open ports' labels, only those among `scanned` TCP ports if given."""
+        return {port_label(p) for p in self.ports if _looked_at(p, scanned)}
+
+
+def _looked_at(port: dict[str, Any], scanned: frozenset[int] | None) -> bool:
+    """Whether this scan looked at `port`: every port when `scanned` is None (the caller
+    does not know), else the TCP ports in `scanned`."""
+    if scanned is None:
+        return True
+    return port.get("protocol", "tcp") == "tcp" and int(port["port"]) in scanned
 
 
 _PG_KNOWN = sa.text(
@@ -74,7 +86,7 @@ async def known(session: AsyncSession, addresses: Sequence[str]) -> dict[str, Kn
     if session.get_bind().dialect.name == "postgresql":  # one array, not 1,000-item IN lists
         rows = await session.execute(_PG_KNOWN, {"address": list(addresses)})
         for address, up, ports in rows:
-            found[address] = Known(bool(up), frozenset(port_label(p) for p in ports or []))
+            found[address] = Known(bool(up), tuple(ports or ()))
         return found
     for start in range(0, len(addresses), READ_BATCH):
         batch = list(addresses[start : start + READ_BATCH])
@@ -82,12 +94,17 @@ async def known(session: AsyncSession, addresses: Sequence[str]) -> dict[str, Kn
             sa.select(Asset.address, Asset.up, Asset.open_ports).where(Asset.address.in_(batch))
         )
         for address, up, ports in rows:
-            found[address] = Known(bool(up), frozenset(port_label(p) for p in ports or []))
+            found[address] = Known(bool(up), tuple(ports or ()))
     return found
 
 
-def changes(before: dict[str, Known], hosts: Iterable[dict[str, Any]]) -> Changes:
-    """What `hosts` (one scan's result, up and down) change relative to `before`."""
+def changes(
+    before: dict[str, Known],
+    hosts: Iterable[dict[str, Any]],
+    scanned: frozenset[int] | None = None,
+) -> Changes:
+    """What `hosts` (one scan's result, up and down) change relative to `before`. A port
+    this scan did not look at (not in `scanned`) has neither opened nor closed."""
     result = Changes()
     for host in hosts:
         address = host["address"]
@@ -102,9 +119,9 @@ def changes(before: dict[str, Known], hosts: Iterable[dict[str, Any]]) -> Change
         if not previous.up:
             result.back_up.append(address)
         now = {port_label(p) for p in host["ports"]}
-        if opened := sorted(now - previous.ports, key=_port_key):
+        if opened := sorted(now - previous.labels(), key=_port_key):
             result.opened[address] = opened
-        if closed := sorted(previous.ports - now, key=_port_key):
+        if closed := sorted(previous.labels(scanned) - now, key=_port_key):
             result.closed[address] = closed
     return result
 
@@ -203,14 +220,36 @@ async def mark_down(session: AsyncSession, addresses: Sequence[str]) -> None:
         await session.execute(sa.update(Asset).where(Asset.address.in_(batch)).values(up=False))
 
 
+def merged(
+    before: dict[str, Known], hosts: Sequence[dict[str, Any]], scanned: frozenset[int] | None
+) -> list[dict[str, Any]]:
+    """The hosts with the open ports recorded before that this scan did not look at kept:
+    `scan host 22` must not forget that 443 was open."""
+    if scanned is None:
+        return list(hosts)
+    out = []
+    for host in hosts:
+        previous = before.get(host["address"])
+        if host["up"] and previous is not None:
+            kept = [p for p in previous.ports if not _looked_at(p, scanned)]
+            ports = sorted([*kept, *host["ports"]], key=lambda p: _port_key(port_label(p)))
+            host = {**host, "ports": ports}
+        out.append(host)
+    return out
+
+
 async def record(
-    session: AsyncSession, hosts: Sequence[dict[str, Any]], now: datetime
+    session: AsyncSession,
+    hosts: Sequence[dict[str, Any]],
+    now: datetime,
+    scanned: frozenset[int] | None = None,
 ) -> tuple[Changes, int]:
     """One scan's result into `assets`: what it changed (read before writing), and how many
-    of the addresses were known before (none: a first scan, where everything is new)."""
+    of the addresses were known before (none: a first scan, where everything is new).
+    `scanned`: the TCP ports the scan looked at (None: all the recorded ones)."""
     before = await known(session, [h["address"] for h in hosts])
-    changed = changes(before, hosts)
-    await upsert_up(session, hosts, now)
+    changed = changes(before, hosts, scanned)
+    await upsert_up(session, merged(before, hosts, scanned), now)
     if changed.down:
         await mark_down(session, changed.down)
     return changed, len(before)

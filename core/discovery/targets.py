@@ -53,6 +53,17 @@ def valid_ports(text: str) -> bool:
     return True
 
 
+def expand_ports(text: str) -> frozenset[int]:
+    """`22,80,8000-8002` → {22, 80, 8000, 8001, 8002} (nmap's list syntax, as it reports
+    the ports it scanned)."""
+    found: set[int] = set()
+    for part in text.split(","):
+        if part.strip():
+            low, _, high = part.partition("-")
+            found.update(range(int(low), int(high or low) + 1))
+    return frozenset(found)
+
+
 async def system_resolver(name: str) -> list[str]:
     """The name's addresses (IPv4 and IPv6), from the system resolver, off the loop."""
     loop = asyncio.get_running_loop()

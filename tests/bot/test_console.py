@@ -304,6 +304,8 @@ async def test_help_says_which_commands_are_not_available_yet(console) -> None:
 async def test_a_scan_prints_progress_then_the_summary(console, capsys) -> None:
     import socket
 
+    from tests.discovery.helpers import label
+
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
@@ -311,10 +313,10 @@ async def test_a_scan_prints_progress_then_the_summary(console, capsys) -> None:
         summary = await console.line(f"scan 127.0.0.1 {port}")
     printed = capsys.readouterr().out.splitlines()
     assert printed[0] == f"🔎 scanning 127.0.0.1, ports {port}…"
-    assert printed[1:] == ["  1/1 scanned:", f"    127.0.0.1 (localhost): {port}/tcp"]
+    assert printed[1:] == ["  1/1 scanned:", f"    127.0.0.1 (localhost): {label(port)}"]
     assert summary.startswith("Scan #1 of 127.0.0.1 ports") and "1 of 1 hosts up" in summary
     listed = await console.line("assets")
     assert listed.splitlines()[0] == "127.0.0.0/24"
-    assert "127.0.0.1" in listed and f"{port}/tcp" in listed and "localhost" in listed
+    assert "127.0.0.1" in listed and label(port) in listed and "localhost" in listed
     assert all(len(line) <= 80 for line in listed.splitlines())
     assert "No assets match" in await console.line("assets 10.0.0.0/8")

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from tests.bot.test_commands import ephemeral, run, text_of
-from tests.discovery.helpers import listening, port_of, require_nmap
+from tests.discovery.helpers import label, listening, port_of, require_nmap
 from tests.helpers import count, policy
 from tests.stack import APPROVER, CHANNEL, Stack, make_stack
 
@@ -55,7 +55,7 @@ async def test_a_scan_is_a_root_message_with_progress_and_summary_in_its_thread(
             lambda: (t := thread_of(stack, root.ts)) and len(t) >= 2 and t, timeout=20
         )
     progress, summary = found
-    assert progress == f"1/1 scanned:\n127.0.0.1 (localhost): {port}/tcp"
+    assert progress == f"1/1 scanned:\n127.0.0.1 (localhost): {label(port)}"
     assert summary.startswith(f"✅ Scan #1 of 127.0.0.1 ports {port}: 1 of 1 hosts up")
     assert await count(stack.runtime, "assets") == 1
     # No ephemeral answer besides: the thread is the answer.
@@ -65,7 +65,7 @@ async def test_a_scan_is_a_root_message_with_progress_and_summary_in_its_thread(
     assert ephemeral(listed)
     shown = text_of(listed)
     assert "1 hosts in 1 subnets" in shown and "127.0.0.0/24" in shown
-    assert f"`127.0.0.1` localhost — {port}/tcp" in shown
+    assert f"`127.0.0.1` localhost — {label(port)}" in shown
 
 
 @pytest.mark.parametrize(

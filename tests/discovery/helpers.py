@@ -80,3 +80,19 @@ class Spy:
                 spy.adapter.close()
 
         return Recording()
+
+
+def service_of(port: int) -> str | None:
+    """nmap's name for a TCP port, from its own table (ephemeral ports the tests open may be
+    in it); None where it has none or calls it "unknown"."""
+    with open("/usr/share/nmap/nmap-services") as table:
+        for line in table:
+            fields = line.split("\t")
+            if len(fields) > 1 and fields[1] == f"{port}/tcp":
+                return None if fields[0] == "unknown" else fields[0]
+    return None
+
+
+def label(port: int) -> str:
+    """`port/service` as progress and the summaries show an open port."""
+    return f"{port}/{service_of(port) or 'tcp'}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from adapters.nmap import NmapAdapter, NmapError, valid_ports
+from core.discovery.targets import expand_ports
 from tests.discovery.helpers import closed_port, listening, port_of, require_nmap
 
 pytestmark = pytest.mark.integration
@@ -22,7 +23,8 @@ def test_open_and_closed_ports_are_told_apart(adapter: NmapAdapter) -> None:
         open_ports = sorted(port_of(s) for s in sockets)
         ports = ",".join(str(p) for p in [*open_ports, shut])
         outcome = adapter.scan(["127.0.0.1"], ports)
-    [host] = outcome.data
+    [host] = outcome.data["hosts"]
+    assert expand_ports(outcome.data["scanned"]) == {int(p) for p in ports.split(",")}
     assert host["address"] == "127.0.0.1" and host["up"] is True
     assert [p["port"] for p in host["ports"]] == open_ports
     assert all(p["protocol"] == "tcp" for p in host["ports"])
@@ -32,17 +34,26 @@ def test_open_and_closed_ports_are_told_apart(adapter: NmapAdapter) -> None:
 def test_every_address_asked_for_is_in_the_result(adapter: NmapAdapter) -> None:
     with listening() as [s]:
         outcome = adapter.scan(["127.0.0.1", "127.0.0.2"], str(port_of(s)))
-    assert [h["address"] for h in outcome.data] == ["127.0.0.1", "127.0.0.2"]
+    hosts = outcome.data["hosts"]
+    assert [h["address"] for h in hosts] == ["127.0.0.1", "127.0.0.2"]
     # The socket listens on 127.0.0.1 only; 127.0.0.2 answers (loopback) with nothing open.
-    assert outcome.data[0]["ports"] and outcome.data[1]["ports"] == []
+    assert hosts[0]["ports"] and hosts[1]["ports"] == []
 
 
 def test_service_names_come_from_nmaps_table(adapter: NmapAdapter) -> None:
     """Without -sV the name is nmap's for the port number: PostgreSQL runs here on 5432."""
     outcome = adapter.scan(["127.0.0.1"], "5432")
-    assert outcome.data[0]["ports"] == [
+    assert outcome.data["hosts"][0]["ports"] == [
         {"port": 5432, "protocol": "tcp", "service": "postgresql", "product": None, "version": None}
     ]
+
+
+def test_the_ports_nmap_chose_are_reported(adapter: NmapAdapter) -> None:
+    """`--top-ports`: which ports were looked at comes from nmap (a port not looked at is
+    neither open nor closed)."""
+    outcome = adapter.scan(["127.0.0.1"])
+    scanned = outcome.data["scanned"]
+    assert scanned.startswith("7,9,13,21-23,25") and "5432" in scanned
 
 
 def test_the_arguments_are_a_connect_scan_with_bounds(adapter: NmapAdapter) -> None:

@@ -18,7 +18,7 @@ from core.discovery.scan import GATE, MAX_SCANS
 from core.execution.integrations import Integrations
 from core.runtime import Runtime
 from tests.conftest import make_settings
-from tests.discovery.helpers import Spy, closed_port, listening, port_of, require_nmap
+from tests.discovery.helpers import Spy, closed_port, label, listening, port_of, require_nmap
 from tests.helpers import count, rows
 
 
@@ -153,7 +153,7 @@ async def test_a_cidr_is_scanned_in_chunks_with_progress(
         "step 10/14 scanned",
         "step 14/14 scanned",
     ]
-    assert f"127.0.0.3: {port}/tcp" in steps.lines[1]
+    assert f"127.0.0.3: {label(port)}" in steps.lines[1]
     assert await count(scanner, "assets") == 14
     listed = await run_command(scanner, "U0A", "assets 127.0.0.0/30")
     assert isinstance(listed, c.AssetList)
@@ -260,3 +260,41 @@ async def test_a_bulk_upsert_of_many_hosts_keeps_one_row_each(runtime: Runtime) 
         ssh = await store.list_assets(session, "ssh")
         named = await store.list_assets(session, "h1199")
     assert len(ssh) == 1200 and [v.address for v in named] == [hosts[1199]["address"]]
+
+
+@pytest.mark.integration
+async def test_ports_a_scan_did_not_look_at_are_neither_closed_nor_forgotten(
+    scanner: Runtime,
+) -> None:
+    with listening(2) as (a, b):
+        both = f"{port_of(a)},{port_of(b)}"
+        assert isinstance(await scan(scanner, f"127.0.0.1 {both}"), c.ScanReport)
+        only_a = await scan(scanner, f"127.0.0.1 {port_of(a)}")
+        assert isinstance(only_a, c.ScanReport)
+        assert "No change since the last scan." in only_a.text
+        async with scanner.sessions() as session:
+            [asset] = await store.list_assets(session)
+        assert sorted(p["port"] for p in asset.ports) == sorted([port_of(a), port_of(b)])
+        # nmap's own choice of ports (--top-ports, which the test's ports are not among):
+        # what it looked at comes from nmap, and the test's ports stay open.
+        common = await scan(scanner, "127.0.0.1")
+        assert isinstance(common, c.ScanReport) and "Closed on" not in common.text
+        async with scanner.sessions() as session:
+            [asset] = await store.list_assets(session)
+        assert {port_of(a), port_of(b)} <= {p["port"] for p in asset.ports}
+
+
+def test_a_port_outside_the_scanned_ones_is_kept() -> None:
+    before = {"127.0.0.1": store.Known(True, ({"port": 22, "protocol": "tcp"},))}
+    host = {
+        "address": "127.0.0.1",
+        "up": True,
+        "hostname": None,
+        "mac": None,
+        "vendor": None,
+        "ports": [{"port": 80, "protocol": "tcp"}],
+    }
+    assert store.changes(before, [host], frozenset({80})).as_dict()["closed"] == {}
+    assert store.changes(before, [host], frozenset({22, 80})).closed == {"127.0.0.1": ["22/tcp"]}
+    [kept] = store.merged(before, [host], frozenset({80}))
+    assert [p["port"] for p in kept["ports"]] == [22, 80]

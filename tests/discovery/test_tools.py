@@ -12,7 +12,7 @@ from core.agent.tools import TOOLS, ToolContext
 from core.execution.integrations import Integrations
 from core.runtime import Runtime
 from tests.conftest import make_settings
-from tests.discovery.helpers import Spy, listening, port_of, require_nmap
+from tests.discovery.helpers import Spy, label, listening, port_of, require_nmap, service_of
 
 pytestmark = pytest.mark.integration
 
@@ -50,13 +50,14 @@ async def test_the_assistant_scans_and_lists_what_it_found(scanner) -> None:
         )
     assert result.status == "ok", result
     assert result.data["up"] == [
-        {"address": "127.0.0.1", "hostname": "localhost", "open": [f"{port}/tcp"]}
+        {"address": "127.0.0.1", "hostname": "localhost", "open": [label(port)]}
     ]
     assert said.lines[0] == f"scanning 127.0.0.1, ports {port}…"
     listed = await TOOLS.call(runtime, "assets_list", {"filter": "127.0.0.0/24"}, context)
     assert listed.status == "ok" and listed.data[0]["address"] == "127.0.0.1"
     [row] = json.loads(listed.render(4000))["data"]
-    assert row["open_ports"] == [{"port": port, "protocol": "tcp"}]
+    service = {"service": service_of(port)} if service_of(port) else {}
+    assert row["open_ports"] == [{"port": port, "protocol": "tcp", **service}]
     assert spy.scans == [(["127.0.0.1"], str(port))]
 
 
