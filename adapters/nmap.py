@@ -154,10 +154,10 @@ class NmapAdapter:
         if ports is not None and not valid_ports(ports):
             raise NmapError("invalid", f"not a port list: {ports!r} (e.g. 22,80,8000-8100)")
         args = self.arguments(ports, services=services, ipv6=parsed[0].version == 6)
-        hosts = " ".join(str(a) for a in parsed)
+        targets = " ".join(str(a) for a in parsed)
         timeout = self.host_timeout * len(parsed) + 30
         try:
-            result = self._scanner().scan(hosts=hosts, arguments=" ".join(args), timeout=timeout)
+            result = self._scanner().scan(hosts=targets, arguments=" ".join(args), timeout=timeout)
         except nmap.PortScannerTimeout:
             raise NmapError(
                 "timeout", f"nmap took longer than {timeout} s", transient=True
@@ -166,13 +166,13 @@ class NmapAdapter:
             raise NmapError("error", f"nmap failed: {str(exc).strip()[:300]}") from None
         error = result.get("nmap", {}).get("scaninfo", {}).get("error")
         if error:
-            text = " ".join(str(e).strip() for e in error)
-            raise NmapError("error", f"nmap failed: {text[:300]}")
+            detail = " ".join(str(e).strip() for e in error)
+            raise NmapError("error", f"nmap failed: {detail[:300]}")
         found = result.get("scan", {})
         hosts = [_host(str(a), found.get(str(a))) for a in parsed]
         scanned = result.get("nmap", {}).get("scaninfo", {}).get("tcp", {}).get("services")
         up = sum(1 for host in hosts if host["up"])
-        data = {"hosts": hosts, "scanned": scanned or ports or ""}
+        data: dict[str, Any] = {"hosts": hosts, "scanned": str(scanned or ports or "")}
         return NmapOutcome(f"{up} of {len(hosts)} hosts up", None, data)
 
     def close(self) -> None:
