@@ -23,7 +23,7 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Resolver = Callable[[str], Awaitable[list[str]]]
 
 SERVICES = "services"
-_ALPHABET = re.compile(r"[0-9A-Za-z][0-9A-Za-z.:/-]*")
+_ALPHABET = re.compile(r"[0-9A-Za-z:][0-9A-Za-z.:/-]*")
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _HOSTNAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*\.?")
 _PORTS = re.compile(r"\d{1,5}(?:-\d{1,5})?(?:,\d{1,5}(?:-\d{1,5})?)*")

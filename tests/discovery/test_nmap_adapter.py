@@ -96,3 +96,16 @@ def test_no_binary_is_not_configured() -> None:
 
     with pytest.raises(NmapNotConfigured):
         NmapAdapter(nmap_path="no-such-nmap-binary")
+
+
+def test_status_shows_nmap_and_its_version() -> None:
+    require_nmap()
+    from core.execution.integrations import Integrations
+    from tests.conftest import make_settings
+
+    integrations = Integrations(make_settings("sqlite+aiosqlite:///:memory:"))
+    try:
+        health = integrations.health("nmap")
+    finally:
+        integrations.close()
+    assert health.state == "ok" and health.detail.startswith("nmap 7.")

@@ -79,6 +79,8 @@ REFUSED = {
     "127.0.0.1 22 -sV": "nmap options cannot be given",
     "": "Scan what?",
     "bad_name!": "letters, digits",
+    "::1": "outside the ranges",
+    "127.0.0.1 22 services services": "One target per scan",
 }
 
 
@@ -298,3 +300,29 @@ def test_a_port_outside_the_scanned_ones_is_kept() -> None:
     assert store.changes(before, [host], frozenset({22, 80})).closed == {"127.0.0.1": ["22/tcp"]}
     [kept] = store.merged(before, [host], frozenset({80}))
     assert [p["port"] for p in kept["ports"]] == [22, 80]
+
+
+@pytest.mark.integration
+async def test_services_asks_nmap_what_answers(scanner: Runtime) -> None:
+    """`services`: light version detection, here on the PostgreSQL and Redis the tests run."""
+    reply = await scan(scanner, "127.0.0.1 5432,6379 services")
+    assert isinstance(reply, c.ScanReport), reply
+    async with scanner.sessions() as session:
+        [asset] = await store.list_assets(session)
+    products = {p["port"]: p.get("product") for p in asset.ports}
+    assert products == {5432: "PostgreSQL DB", 6379: "Redis key-value store"}
+    assert asset.services() == "5432/postgresql, 6379/redis"
+
+
+def test_discovery_loads_no_nmap_until_a_scan() -> None:
+    """The commands, the scan's code and the assistant's tools import python-nmap only
+    through the port, when a scan runs."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, core.commands, core.discovery.scan, core.discovery.store, "
+        "core.agent.discovery_tools; print('nmap' in sys.modules, 'adapters.nmap' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
