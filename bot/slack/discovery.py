@@ -10,6 +10,7 @@ from typing import Any
 
 from bot.slack import mrkdwn
 from core import commands as c
+from core.discovery.scan import plural
 
 Message = tuple[str, list[dict[str, Any]]]
 
@@ -41,7 +42,7 @@ def assets_message(reply: c.AssetList) -> Message:
             else "No assets yet: `/infraai scan <host|cidr>` finds them."
         )
         return mrkdwn.message(mrkdwn.escape(empty))
-    lines: list[str] = [f"*{hosts} hosts in {len(reply.groups)} subnets*"]
+    lines: list[str] = [f"*{plural(hosts, 'host')} in {plural(len(reply.groups), 'subnet')}*"]
     for subnet, views in reply.groups:
         lines.append(str(mrkdwn.compose(mrkdwn.Mrkdwn("\n*"), subnet, mrkdwn.Mrkdwn("*"))))
         lines += [str(_host(v)) for v in views]

@@ -97,10 +97,10 @@ class ScanResult:
         """Plain text for any surface (Slack escapes it): counts, then the changes."""
         req = self.request
         ports = f" ports {req.ports}" if req.ports else ""
+        open_ports = plural(sum(len(h["ports"]) for h in self.up), "open port")
         lines = [
             f"Scan #{self.scan_id} of {req.target}{ports}: {len(self.up)} of "
-            f"{len(self.hosts)} hosts up, "
-            f"{sum(len(h['ports']) for h in self.up)} open ports."
+            f"{len(self.hosts)} hosts up, {open_ports}."
         ]
         c = self.changes
         if self.first:
@@ -136,6 +136,10 @@ class ScanResult:
             ],
             "changes": self.changes.as_dict(),
         }
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def host_line(host: dict[str, Any]) -> str:

@@ -64,7 +64,7 @@ async def test_a_scan_is_a_root_message_with_progress_and_summary_in_its_thread(
     listed = await run(stack, "assets")
     assert ephemeral(listed)
     shown = text_of(listed)
-    assert "1 hosts in 1 subnets" in shown and "127.0.0.0/24" in shown
+    assert "1 host in 1 subnet" in shown and "127.0.0.0/24" in shown
     assert f"`127.0.0.1` localhost — {label(port)}" in shown
 
 
