@@ -113,13 +113,16 @@ class NmapAdapter:
         """nmap's service probes with a short first wait, written once per adapter."""
         with self._lock:
             if self._probes is None and PROBES.is_file():
-                text = re.sub(
-                    r"(?m)^totalwaitms \d+", f"totalwaitms {PROBE_WAIT_MS}", PROBES.read_text()
-                )
-                with tempfile.NamedTemporaryFile(
-                    "w", prefix="infraai-nmap-probes-", delete=False
-                ) as out:
-                    out.write(text)
+                try:
+                    text = re.sub(
+                        r"(?m)^totalwaitms \d+", f"totalwaitms {PROBE_WAIT_MS}", PROBES.read_text()
+                    )
+                    with tempfile.NamedTemporaryFile(
+                        "w", prefix="infraai-nmap-probes-", delete=False
+                    ) as out:
+                        out.write(text)
+                except OSError:  # no writable temporary directory: nmap's own waits, slower
+                    return None
                 self._probes = out.name
             return self._probes
 
