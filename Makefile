@@ -52,6 +52,7 @@ bench: $(STAMP)
 	$(PY) -m bench.e2e
 	$(PY) -m bench.worker
 	$(PY) -m bench.graph
+	$(PY) -m bench.assets
 
 ## eval: the assistant's cases against the configured Ollama model (OLLAMA_BASE_URL, OLLAMA_MODEL)
 eval: $(RUNTIME)

@@ -109,6 +109,19 @@ def _ask_hook(runtime: Runtime) -> Any:
     return ask_hook(runtime, ToolContext(user=CONSOLE_USER, conversation=CONVERSATION))
 
 
+class ConsoleProgress:
+    """A scan's progress (core.discovery.scan.Progress) as lines, while it runs."""
+
+    def __init__(self, out: TextIO | None = None) -> None:
+        self._out = out or sys.stdout
+
+    async def start(self, text: str) -> None:
+        print(text, file=self._out, flush=True)
+
+    async def step(self, text: str) -> None:
+        print("  " + text.replace("\n", "\n    "), file=self._out, flush=True)
+
+
 GOODBYE = "InfraAI stopped. Bye."
 _PREFIX = "/infraai"
 
@@ -140,7 +153,11 @@ async def handle_line(runtime: Runtime, line: str) -> str:
     if verb not in commands.COMMANDS:
         text, verb = f"ask {text}", "ask"  # free text: a question
     reply = await commands.run_command(
-        runtime, CONSOLE_USER, text, ask=_ask_hook(runtime) if verb == "ask" else None
+        runtime,
+        CONSOLE_USER,
+        text,
+        ask=_ask_hook(runtime) if verb == "ask" else None,
+        scan_progress=ConsoleProgress() if verb == "scan" else None,
     )
     if runtime.drain is not None:
         runtime.drain.wake()

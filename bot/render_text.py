@@ -137,6 +137,10 @@ def _render_reply(reply: c.Reply) -> str:
     # ---- Grafana (issue 9)
     if isinstance(reply, c.Dashboards):
         return render_dashboards(reply.found)
+    if isinstance(reply, c.ScanReport):  # discovery
+        return reply.text
+    if isinstance(reply, c.AssetList):
+        return render_assets(reply)
     return repr(reply)
 
 
@@ -191,3 +195,24 @@ def render_query(reply: c.QueryResult, graph_path: str | None = None) -> str:
     if graph_path:
         lines.append(f"graph (last {reply.window}): {graph_path}")
     return "\n".join(lines)
+
+
+def render_assets(reply: c.AssetList) -> str:
+    """The topology view: a table per subnet (address, state, name, services)."""
+    if not reply.groups:
+        if reply.needle:
+            return f"No assets match `{reply.needle}`."
+        return "No assets yet: `scan <host|cidr>` finds them."
+    parts = []
+    for subnet, views in reply.groups:
+        rows = [
+            [v.address, "up" if v.up else "down", v.hostname or "", v.services() or "-"]
+            for v in views
+        ]
+        parts.append(
+            f"{subnet}\n"
+            + table(["ADDRESS", "STATE", "HOSTNAME", "SERVICES"], rows, width=CONSOLE_WIDTH)
+        )
+    if reply.more:
+        parts.append(f"…and {reply.more} more: narrow with a filter (a CIDR, a name, a service).")
+    return "\n\n".join(parts)

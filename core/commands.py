@@ -186,14 +186,7 @@ async def _is_admin(inv: Invocation) -> bool:
 async def cmd_help(inv: Invocation) -> Reply:
     """help
     What InfraAI can do, and how to ask."""
-    # Commands whose back-end comes in a later version say so in the list itself.
-    return Help(
-        [
-            (usage, f"{doc} (not available yet)" if name in NOT_YET else doc)
-            for name in COMMANDS
-            for usage, doc in [usage_of(name)]
-        ]
-    )
+    return Help([usage_of(name) for name in COMMANDS])
 
 
 @command("ask")
@@ -209,28 +202,64 @@ async def cmd_ask(inv: Invocation) -> Reply:
     return result
 
 
-NOT_YET = frozenset({"scan", "assets"})
+# ---- discovery: scan and assets (core.discovery) -----------------------------------------
 
 
-def _not_yet(name: str) -> Handler:
-    async def handler(inv: Invocation) -> Reply:
-        return Text(f"`{name}` is not available yet in this version of InfraAI.")
+@dataclass(frozen=True)
+class ScanReport(Reply):
+    """A finished scan: `text` is its summary (counts and what changed)."""
 
-    return handler
+    text: str
+    scan_id: int
+
+
+@dataclass(frozen=True)
+class AssetList(Reply):
+    """The topology view: (subnet, its hosts) in address order; `more` hosts not shown."""
+
+    groups: list[tuple[str, list[Any]]]  # core.discovery.store.AssetView
+    needle: str = ""
+    more: int = 0
+
+
+ASSETS_SHOWN = 200
 
 
 @command("scan")
 async def cmd_scan(inv: Invocation) -> Reply:
-    """scan <host|cidr> [ports]
-    Scan for open TCP ports (allowed ranges only)."""
-    return await _not_yet("scan")(inv)
+    """scan <host|cidr> [ports] [services]
+    Scan for open TCP ports (allowed ranges only); progress and changes in a thread."""
+    from core.discovery.scan import run_scan
+    from core.discovery.targets import USAGE, ScanRefused
+    from core.ports import IntegrationError
+
+    try:
+        result = await run_scan(
+            inv.runtime, inv.user, inv.args, inv.extras.get("scan_progress"), **_resolver(inv)
+        )
+    except ScanRefused as exc:
+        return Error(str(exc), usage=USAGE)
+    except IntegrationError as exc:
+        return Error(f"The scan failed: {exc.message}")
+    return ScanReport(result.summary(), result.scan_id)
+
+
+def _resolver(inv: Invocation) -> dict[str, Any]:
+    resolve = inv.extras.get("resolve")  # tests: a resolver that answers what they need
+    return {"resolve": resolve} if resolve is not None else {}
 
 
 @command("assets")
 async def cmd_assets(inv: Invocation) -> Reply:
     """assets [filter]
-    Hosts discovered by earlier scans."""
-    return await _not_yet("assets")(inv)
+    Hosts discovered by earlier scans, by subnet (filter: CIDR, up/down, name, service)."""
+    from core.discovery.store import by_subnet, list_assets
+
+    needle = inv.raw.strip()
+    async with inv.runtime.sessions() as session:
+        views = await list_assets(session, needle)
+    shown = views[:ASSETS_SHOWN]
+    return AssetList(by_subnet(shown), needle, len(views) - len(shown))
 
 
 @command("policy")

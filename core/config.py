@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     scan_allowed_cidrs: Annotated[
         tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...], NoDecode
     ] = (ipaddress.ip_network("127.0.0.0/8"),)
+    # Addresses one scan may cover (a /24 is 256): a typo'd /8 must not become a week of nmap.
+    scan_max_addresses: int = Field(default=256, ge=1, le=65536)
 
     @field_validator("database_url")
     @classmethod

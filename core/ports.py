@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import ModuleType
@@ -215,6 +216,18 @@ class PrometheusPort(Integration, Protocol):
     ) -> AdapterOutcome: ...
 
 
+# ---- nmap (discovery) ----
+
+
+class NmapPort(Integration, Protocol):
+    """The nmap binary. Addresses are IPs the caller has checked against the allowed ranges
+    (the adapter checks they are addresses again); ports in nmap's list syntax."""
+
+    def scan(
+        self, addresses: Sequence[str], ports: str | None = None, *, services: bool = False
+    ) -> AdapterOutcome: ...
+
+
 # ---- the table ---------------------------------------------------------------------------
 
 
@@ -276,6 +289,13 @@ ADAPTERS: dict[str, AdapterSpec] = {
         errors=("PrometheusError",),
         not_configured="PrometheusNotConfigured",
     ),
+    "nmap": AdapterSpec(
+        title="nmap",
+        module="adapters.nmap",
+        adapter="NmapAdapter",
+        errors=("NmapError",),
+        not_configured="NmapNotConfigured",
+    ),
 }
 
 
@@ -307,3 +327,9 @@ if TYPE_CHECKING:  # mypy holds each adapter to its port; nothing here runs
 
     _grafana: type[GrafanaPort] = GrafanaAdapter
     _prometheus: type[PrometheusPort] = PrometheusAdapter
+
+
+if TYPE_CHECKING:
+    from adapters.nmap import NmapAdapter
+
+    _nmap: type[NmapPort] = NmapAdapter

@@ -57,4 +57,10 @@ def render_reply(reply: c.Reply) -> Message:
         from bot.slack.dashboards import dashboards_text
 
         return mrkdwn.message(dashboards_text(reply.found))
+    if isinstance(reply, c.ScanReport | c.AssetList):  # discovery
+        from bot.slack import discovery
+
+        if isinstance(reply, c.ScanReport):
+            return discovery.scan_message(reply)
+        return discovery.assets_message(reply)
     return _text(str(reply))

@@ -14,7 +14,13 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, HumanMessage
 
-from core.agent import grafana_tools, kubernetes_tools, memory, prometheus_tools
+from core.agent import (
+    discovery_tools,
+    grafana_tools,
+    kubernetes_tools,
+    memory,
+    prometheus_tools,
+)
 from core.agent.graph import build_graph
 from core.agent.prompt import SYSTEM_PROMPT
 from core.agent.tools import TOOLS, Registry, ToolContext
@@ -25,6 +31,7 @@ log = logging.getLogger(__name__)
 assert kubernetes_tools  # registers the Kubernetes read tools
 assert grafana_tools  # registers the Grafana read tool (issue 9)
 assert prometheus_tools  # registers the Prometheus read tools (issue 9)
+assert discovery_tools  # registers assets_list and nmap_scan
 
 
 @dataclass(frozen=True)

@@ -172,6 +172,26 @@ class Asset(Base):
     last_seen: Mapped[datetime] = _created()
 
 
+class Scan(Base):
+    """One discovery scan: who asked for what, and what changed in `assets` because of it
+    (the "what changed" summary and the scan history)."""
+
+    __tablename__ = "scans"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    target: Mapped[str] = mapped_column(sa.String(255))  # as typed: an address, CIDR or name
+    ports: Mapped[str | None] = mapped_column(sa.String(200))
+    requested_by: Mapped[str] = mapped_column(sa.String(128))
+    status: Mapped[str] = mapped_column(sa.String(16))  # running, done, failed
+    addresses: Mapped[int] = mapped_column(default=0)  # how many were scanned
+    hosts_up: Mapped[int] = mapped_column(default=0)
+    # {"new_hosts": [...], "opened": {addr: [ports]}, "closed": {...}, "down": [...]}
+    changes: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    started_at: Mapped[datetime] = _created()
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 class ChatMessage(Base):
     __tablename__ = "chat_messages"
     __table_args__ = (sa.Index("ix_chat_messages_conversation_id", "conversation", "id"),)

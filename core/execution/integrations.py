@@ -28,6 +28,7 @@ from core.ports import (
     Health,
     Integration,
     KubernetesPort,
+    NmapPort,
     NotConfigured,
     OllamaPort,
     PrometheusPort,
@@ -61,6 +62,7 @@ class Integrations:
         ollama: Callable[[], OllamaPort] | None = None,
         grafana: Callable[[], GrafanaPort] | None = None,
         prometheus: Callable[[], PrometheusPort] | None = None,
+        nmap: Callable[[], NmapPort] | None = None,
         threads: int = ADAPTER_THREADS,
     ) -> None:
         self.settings = settings
@@ -70,6 +72,7 @@ class Integrations:
             "ollama": ollama or self._build_ollama,
             "grafana": grafana or self._build_grafana,
             "prometheus": prometheus or self._build_prometheus,
+            "nmap": nmap or self._build_nmap,
         }
         assert set(self._factories) <= set(ADAPTERS)
         self._built: dict[str, Integration] = {}
@@ -99,6 +102,10 @@ class Integrations:
     def prometheus(self) -> PrometheusPort:
         """The Prometheus server's adapter (cheap to build: no client library to load)."""
         return cast(PrometheusPort, self._get("prometheus"))
+
+    def nmap(self) -> NmapPort:
+        """The nmap binary's adapter (discovery scans), or NotConfigured without one."""
+        return cast(NmapPort, self._get("nmap"))
 
     def names(self) -> list[str]:
         return list(self._factories)
@@ -182,6 +189,15 @@ class Integrations:
                 f"Prometheus is not configured: {exc}",
                 public="Prometheus is not configured: PROMETHEUS_URL is not usable",
             ) from None
+
+    def _build_nmap(self) -> NmapPort:
+        spec = ADAPTERS["nmap"]
+        module = spec.load()
+        adapter: Any = getattr(module, spec.adapter)
+        try:
+            return cast(NmapPort, adapter())
+        except getattr(module, spec.not_configured) as exc:
+            raise NotConfigured(f"nmap is not configured: {exc}") from None
 
     def _get(self, name: str) -> Integration:
         """The adapter, or NotConfigured with the reason (remembered: config does not change)."""

@@ -100,13 +100,6 @@ async def test_unknown_input_gets_usage(stack: Stack, text: str) -> None:
     assert "proposals [status]" in shown and "policy list" in shown
 
 
-@pytest.mark.parametrize("name", ["scan", "assets"])
-async def test_commands_not_built_yet_say_so(stack: Stack, name: str) -> None:
-    post = await run(stack, f"{name} 10.0.0.0/24")
-    assert ephemeral(post)
-    assert f"`{name}` is not available yet" in text_of(post)
-
-
 async def test_ask_with_ollama_away_is_one_clear_sentence(stack: Stack) -> None:
     import asyncio
 

@@ -137,7 +137,7 @@ async def test_commands_in_the_console(console: Console) -> None:
     # Not a command: a question for the assistant (here without Ollama: one sentence).
     asked = await console.line("frobnicate now")
     assert "is unreachable" in asked and "usage" not in asked
-    assert "not available yet" in await console.line("scan 127.0.0.1")
+    assert "outside the ranges" in await console.line("scan 10.0.0.1")
     assert await count(console.runtime, "audit_events", "verb IN ('pause', 'resume')") == 2
 
 
@@ -291,9 +291,32 @@ async def test_expiry_and_decisions_show_the_date(console) -> None:
     assert re.search(r"expires \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}Z", out), out
 
 
-async def test_help_says_which_commands_are_not_available_yet(console) -> None:
+async def test_help_lists_every_command_and_none_as_unavailable(console) -> None:
+    from core.commands import COMMANDS
+
     help_text = await console.line("help")
-    scan = next(line for line in help_text.splitlines() if line.startswith("scan"))
-    assert "not available yet" in scan
-    status = next(line for line in help_text.splitlines() if line.startswith("status"))
-    assert "not available" not in status
+    for name in COMMANDS:
+        line = next(line for line in help_text.splitlines() if line.startswith(name))
+        assert "not available" not in line, line
+
+
+@pytest.mark.integration
+async def test_a_scan_prints_progress_then_the_summary(console, capsys) -> None:
+    import socket
+
+    from tests.discovery.helpers import label
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        summary = await console.line(f"scan 127.0.0.1 {port}")
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == f"🔎 scanning 127.0.0.1, ports {port}…"
+    assert printed[1:] == ["  1/1 scanned:", f"    127.0.0.1 (localhost): {label(port)}"]
+    assert summary.startswith("Scan #1 of 127.0.0.1 ports") and "1 of 1 hosts up" in summary
+    listed = await console.line("assets")
+    assert listed.splitlines()[0] == "127.0.0.0/24"
+    assert "127.0.0.1" in listed and label(port) in listed and "localhost" in listed
+    assert all(len(line) <= 80 for line in listed.splitlines())
+    assert "No assets match" in await console.line("assets 10.0.0.0/8")

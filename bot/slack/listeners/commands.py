@@ -67,6 +67,14 @@ def _ask_hook(runtime: Runtime, command: dict[str, Any], user: str) -> Any:
     return ask_hook(runtime, ToolContext(user=user, conversation=conversation, channel=channel))
 
 
+def _scan_thread(client: AsyncWebClient, command: dict[str, Any], user: str) -> Any:
+    """`/infraai scan`: progress and summary in a thread of the channel (None: no channel)."""
+    from bot.slack.scan_thread import ThreadProgress
+
+    channel = payloads.text_field(command, "channel_id")
+    return ThreadProgress(client, channel, user) if channel is not None else None
+
+
 def register(app: AsyncApp, runtime: Runtime) -> None:
     async def answer(
         command: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
@@ -88,7 +96,10 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             if verb.lower() == "ask" and await _ask(runtime, client, command, user, rest):
                 return
             ask = _ask_hook(runtime, command, user) if verb.lower() == "ask" else None
-            reply = await run_command(runtime, user, text, ask=ask)
+            scan = _scan_thread(client, command, user) if verb.lower() == "scan" else None
+            reply = await run_command(runtime, user, text, ask=ask, scan_progress=scan)
+            if scan is not None and await scan.finish(reply):
+                return  # the summary is in the scan's thread
             if isinstance(reply, QueryResult) and await _post_query(client, command, user, reply):
                 return
         except Exception:
