@@ -1,4 +1,4 @@
-"""Reading the record in pages: alerts, proposals, jobs and a proposal's whole timeline.
+"""Reading the record in pages: alerts, proposals, jobs, a proposal's whole timeline, scans.
 
 For the HTTP API (dashboards, scripts, incident reviews): newest first, keyset pagination
 on the id (a page never shifts when rows are added meanwhile, and every page is one indexed
@@ -14,7 +14,7 @@ from typing import Any, Generic, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db.models import Alert, AuditEvent, JobLog, Proposal
+from core.db.models import Alert, AuditEvent, JobLog, Proposal, Scan
 from core.jobs import JobRow
 from core.proposals import ProposalView
 
@@ -210,3 +210,47 @@ async def proposal_timeline(session: AsyncSession, proposal_id: int) -> Timeline
         [_job_row(job, row.action, row.target) for job in jobs],
         [AuditView.of(event) for event in audit],
     )
+
+
+@dataclass(frozen=True)
+class ScanView:
+    id: int
+    target: str
+    ports: str | None
+    requested_by: str
+    status: str
+    addresses: int
+    hosts_up: int
+    changes: dict[str, Any]
+    error: str | None
+    started_at: datetime
+    finished_at: datetime | None
+
+    @classmethod
+    def of(cls, row: Scan) -> ScanView:
+        return cls(**{f: getattr(row, f) for f in cls.__dataclass_fields__})
+
+
+async def page_scans(
+    session: AsyncSession,
+    *,
+    limit: int,
+    before: int | None = None,
+    status: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Page[ScanView]:
+    """Discovery scans, newest first (`since`/`until` bound when they started)."""
+    query = sa.select(Scan).order_by(Scan.id.desc()).limit(limit + 1)
+    if before is not None:
+        query = query.where(Scan.id < before)
+    if status:
+        query = query.where(Scan.status == status)
+    query = _window(query, Scan.started_at, since, until)
+    rows, after = _paged(list((await session.scalars(query)).all()), limit)
+    return Page([ScanView.of(r) for r in rows], after)
+
+
+async def get_scan(session: AsyncSession, scan_id: int) -> ScanView | None:
+    row = await session.get(Scan, scan_id)
+    return ScanView.of(row) if row is not None else None

@@ -101,8 +101,9 @@ class Tool:
         """The tool as Ollama's /api/chat `tools` entry (OpenAI function format)."""
         parameters = self.args.model_json_schema()
         parameters.pop("title", None)
-        for prop in parameters.get("properties", {}).values():
-            prop.pop("title", None)
+        parameters["properties"] = {
+            name: _for_the_model(prop) for name, prop in parameters.get("properties", {}).items()
+        }
         return {
             "type": "function",
             "function": {
@@ -128,6 +129,23 @@ class Tool:
             return await self.run(runtime, args, context)
         except Exception as exc:  # a tool's failure is the model's information, not a crash
             return ToolResult("error", message=f"{type(exc).__name__}: {str(exc)[:300]}")
+
+
+# What a small model reads every turn but cannot use: the arguments are validated against the
+# full model when the tool is called (a bad one is an error the model sees), so regexes and
+# length bounds only cost context. Kept: type, description, default, enum, numeric bounds.
+_MODEL_HIDES = ("title", "pattern", "maxLength", "minLength")
+
+
+def _for_the_model(prop: dict[str, Any]) -> dict[str, Any]:
+    """One property's schema as the model sees it: `X or null` as X (optional is `required`'s
+    business), without what only validation needs."""
+    options = prop.get("anyOf")
+    if options is not None:
+        kept = [o for o in options if o.get("type") != "null"]
+        if len(kept) == 1:
+            prop = {**{k: v for k, v in prop.items() if k != "anyOf"}, **kept[0]}
+    return {k: v for k, v in prop.items() if k not in _MODEL_HIDES}
 
 
 @dataclass

@@ -207,6 +207,8 @@ class ChatMessage(Base):
 
 class AuditEvent(Base):
     __tablename__ = "audit_events"
+    # One proposal's trail (the API's timeline) is a range of this index.
+    __table_args__ = (sa.Index("ix_audit_events_subject_id", "subject", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = _created()

@@ -62,7 +62,13 @@ async def call(runtime: Runtime, arguments: object) -> dict:
 def test_the_tool_is_registered_with_the_catalogues_name() -> None:
     assert grafana_tools.LIMIT == 25
     [schema] = [s for s in TOOLS.schemas() if s["function"]["name"] == "grafana_search_dashboards"]
-    assert schema["function"]["parameters"]["properties"]["query"]["maxLength"] == 200
+    query = schema["function"]["parameters"]["properties"]["query"]
+    assert query["type"] == "string" and "maxLength" not in query  # validated, not shown
+
+
+async def test_an_argument_past_the_catalogues_bounds_is_refused(runtime, grafana) -> None:
+    result = await TOOLS.call(runtime, "grafana_search_dashboards", {"query": "x" * 201}, CONTEXT)
+    assert result.status == "error" and "query" in (result.message or "")
 
 
 async def test_search_returns_titles_folders_and_links(runtime, grafana) -> None:

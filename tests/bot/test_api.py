@@ -417,3 +417,37 @@ async def test_the_openapi_document_describes_every_endpoint(client) -> None:
     refs = json.dumps(document).count('"$ref"')
     schemas = document["components"]["schemas"]
     assert refs and {"ProposalOut", "TimelineOut", "ErrorBody", "PolicySpec"} <= set(schemas)
+
+
+# ---- assets and scans ----------------------------------------------------------------------------
+
+
+@pytest.mark.integration
+async def test_assets_by_subnet_and_the_scan_history(client, api_runtime) -> None:
+    """A real scan (nmap on 127.0.0.1, a port this test opens) read back through the API."""
+    from core.commands import ScanReport, run_command
+    from tests.discovery.helpers import listening, port_of
+
+    with listening() as [sock]:
+        port = port_of(sock)
+        report = await run_command(api_runtime, "U0ALICE", f"scan 127.0.0.1 {port}")
+    assert isinstance(report, ScanReport), report
+    response = await client.get("/api/v1/assets", headers=AS_READER)
+    assert response.status == 200
+    topology = await response.json()
+    assert topology["total"] == 1
+    [subnet] = topology["subnets"]
+    assert subnet["subnet"] == "127.0.0.0/24"
+    [host] = subnet["hosts"]
+    assert host["address"] == "127.0.0.1" and host["up"] is True
+    assert [p["port"] for p in host["open_ports"]] == [port]
+    response = await client.get("/api/v1/assets?filter=10.0.0.0/8", headers=AS_READER)
+    assert await response.json() == {"subnets": [], "total": 0}
+
+    response = await client.get("/api/v1/scans", headers=AS_READER)
+    [scan] = (await response.json())["items"]
+    assert scan["target"] == "127.0.0.1" and scan["status"] == "done"
+    assert scan["requested_by"] == "U0ALICE" and scan["hosts_up"] == 1
+    response = await client.get(f"/api/v1/scans/{scan['id']}", headers=AS_READER)
+    assert (await response.json())["changes"] == scan["changes"]
+    await _error(await client.get("/api/v1/scans/99", headers=AS_READER), 404, "not_found")

@@ -1,4 +1,5 @@
-"""The endpoints of `/api/v1`: policies, proposals, jobs, alerts and the assistant.
+"""The endpoints of `/api/v1`: policies, proposals, jobs, alerts, assets and scans, and the
+assistant.
 
 Reads need `read`; policy changes `policies:write`; the assistant `chat`. Approvals are not
 here on purpose: they stay where the people are (Slack, the console), so no token, however
@@ -221,6 +222,46 @@ async def test(call: Call) -> Any:
     return report.as_dict()
 
 
+# ---- assets and scans ------------------------------------------------------------------------
+
+
+async def topology(call: Call) -> Any:
+    from core.discovery.store import by_subnet, list_assets
+
+    q: s.AssetQuery = call.query
+    async with call.runtime.sessions() as session:
+        views = await list_assets(session, q.filter)
+    return s.TopologyOut(
+        subnets=[
+            s.SubnetOut(subnet=subnet, hosts=[s.AssetOut.model_validate(v.as_dict()) for v in vs])
+            for subnet, vs in by_subnet(views)
+        ],
+        total=len(views),
+    )
+
+
+async def list_scans(call: Call) -> Any:
+    q: s.ScanQuery = call.query
+    async with call.runtime.sessions() as session:
+        page = await records.page_scans(
+            session,
+            limit=q.limit,
+            before=decode_cursor(q.cursor),
+            status=q.status,
+            since=q.since,
+            until=q.until,
+        )
+    return _page(page)
+
+
+async def get_scan(call: Call) -> Any:
+    async with call.runtime.sessions() as session:
+        scan = await records.get_scan(session, call.path.id)
+    if scan is None:
+        raise _not_found(f"scan {call.path.id}")
+    return scan
+
+
 # ---- the assistant -------------------------------------------------------------------------
 
 
@@ -413,6 +454,39 @@ ENDPOINTS: list[Endpoint] = [
         path_model=s.IdPath,
         errors=(E404,),
         tags=("alerts",),
+    ),
+    Endpoint(
+        "GET",
+        "/assets",
+        "Discovered hosts by subnet, with their services",
+        "read",
+        topology,
+        s.TopologyOut,
+        query_model=s.AssetQuery,
+        errors=(E400,),
+        tags=("assets",),
+    ),
+    Endpoint(
+        "GET",
+        "/scans",
+        "Discovery scans, newest first",
+        "read",
+        list_scans,
+        s.ScanPage,
+        query_model=s.ScanQuery,
+        errors=(E400,),
+        tags=("assets",),
+    ),
+    Endpoint(
+        "GET",
+        "/scans/{id}",
+        "One scan and what it changed",
+        "read",
+        get_scan,
+        s.ScanOut,
+        path_model=s.IdPath,
+        errors=(E404,),
+        tags=("assets",),
     ),
     Endpoint(
         "POST",

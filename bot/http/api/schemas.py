@@ -64,6 +64,19 @@ class JobQuery(PageQuery):
     proposal: int | None = Field(default=None, ge=1, le=MAX_ID, description="proposal id")
 
 
+class ScanQuery(PageQuery):
+    status: Literal["running", "done", "failed"] | None = None
+
+
+class AssetQuery(Strict):
+    filter: str = Field(
+        default="",
+        max_length=200,
+        description="an address or CIDR, up/down, or text in an address, hostname, vendor, "
+        "port or service",
+    )
+
+
 class IdPath(Strict):
     id: int = Field(ge=1, le=MAX_ID)
 
@@ -246,6 +259,53 @@ class TestAlertOut(Out):
 class TestOut(Out):
     alert: TestAlertOut
     matches: list[TestMatch]
+
+
+# ---- assets ------------------------------------------------------------------------------
+
+
+class AssetOut(Out):
+    address: str
+    hostname: str | None
+    mac: str | None
+    vendor: str | None
+    up: bool
+    open_ports: list[dict[str, Any]] = Field(
+        description="port, protocol, service (and product/version when detected)"
+    )
+    first_seen: datetime
+    last_seen: datetime
+
+
+class SubnetOut(Out):
+    subnet: str = Field(description="the /24 (IPv4) or /64 (IPv6)")
+    hosts: list[AssetOut]
+
+
+class TopologyOut(Out):
+    """The discovered hosts grouped by subnet, in address order."""
+
+    subnets: list[SubnetOut]
+    total: int
+
+
+class ScanOut(Out):
+    id: int
+    target: str
+    ports: str | None
+    requested_by: str
+    status: Literal["running", "done", "failed"]
+    addresses: int
+    hosts_up: int
+    changes: dict[str, Any] = Field(description="new hosts, ports opened and closed, hosts down")
+    error: str | None
+    started_at: datetime
+    finished_at: datetime | None
+
+
+class ScanPage(Out):
+    items: list[ScanOut]
+    next_cursor: str | None
 
 
 # ---- chat ------------------------------------------------------------------------------------
