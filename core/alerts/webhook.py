@@ -22,10 +22,11 @@ _ZERO_TIME_YEAR = 1  # Alertmanager sends 0001-01-01T00:00:00Z for "no end yet"
 # The latest instant kept: Python's datetime ends with year 9999, and a row PostgreSQL holds
 # past that (9999-12-31T23:00-05:00 is in year 10000 in UTC) could not be read back.
 LATEST = datetime(9999, 12, 31, tzinfo=UTC)
-# What a body must contain for `storable` to have anything to replace: such characters only
-# arrive as escapes (raw NUL is invalid JSON, raw surrogates are invalid UTF-8). A cheap scan
-# in C, so the common body costs no walk over its strings.
-_UNSTORABLE_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+# What a body must contain for `storable` to have anything to replace: a NUL or surrogate
+# escape, or a surrogate as raw bytes (ED A0–BF …), which is not UTF-8 but which Python's
+# json decodes anyway ("surrogatepass"); a raw NUL is invalid JSON. A cheap scan in C, so
+# the common body costs no walk over its strings.
+_UNSTORABLE_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])|\xed[\xa0-\xbf]")
 
 
 class PayloadError(ValueError):

@@ -229,6 +229,22 @@ def as_json(values: Any) -> bytes:
     return json.dumps(values, ensure_ascii=True).encode()
 
 
+async def test_a_raw_surrogate_is_kept_as_a_replacement_character(client, app_runtime) -> None:
+    """Encoded as raw bytes (UTF-8 with surrogates allowed), not as a `\\ud800` escape:
+    Python's json reads such bytes as lone surrogates, which PostgreSQL's json refuses."""
+    alerts = payload(
+        crashloop(pod="api-raw", annotations={"summary": "lone \ud800 surrogate", "\udc80": "k"})
+    )
+    body = json.dumps(alerts, ensure_ascii=False).encode("utf-8", "surrogatepass")
+    response = await client.post("/alerts", data=body, headers=AUTH)
+    assert response.status == 200, await response.text()
+    assert await response.json() == {"received": 1, "proposals": 1}
+    [stored] = await rows(app_runtime, "SELECT annotations FROM alerts")
+    annotations = stored["annotations"]
+    annotations = json.loads(annotations) if isinstance(annotations, str) else annotations
+    assert annotations == {"summary": "lone \ufffd surrogate", "\ufffd": "k"}
+
+
 async def test_unusual_values_are_kept_next_to_their_neighbours(client, app_runtime) -> None:
     response = await client.post("/alerts", data=as_json(payload(*unusual_alerts())), headers=AUTH)
     assert response.status == 200, await response.text()
