@@ -47,15 +47,26 @@ async def apply_startup_policies(runtime: Runtime) -> None:
     log.info("policies from %s: %s", path, result.summary())
 
 
+# The collector's thresholds once serving (CPython's defaults: 700, 10, 10).
+GC_THRESHOLDS = (10_000, 20, 20)
+
+
 def settle_heap() -> None:
-    """Move everything allocated at start-up out of the garbage collector's reach.
+    """Move everything allocated at start-up out of the garbage collector's reach, and make
+    its collections rarer.
 
     The collector otherwise rescans the long-lived start-up objects (the compiled policies,
     SQLAlchemy's metadata, the Slack and Kubernetes clients) on every full collection; those
-    pauses held the event loop for up to 0.3 s under an alert storm (bench/ingest.py).
+    pauses held the event loop for up to 0.3 s under an alert storm (bench/ingest.py). What
+    is left are the caches that make repeated alerts cheap (decisions, serialised rows):
+    they grow with every new alert and, at CPython's default thresholds, set off a full
+    collection every second or so under an alert storm. At `GC_THRESHOLDS` the collector
+    held the loop 70 % less (0.22 s instead of 0.74–0.82 s in 10 s at 32 connections,
+    longest pause 50 ms instead of 70–90), for at most 10,000 young objects more in memory.
     """
     gc.collect()
     gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def _stop_on_signals(stop: asyncio.Event) -> None:

@@ -234,3 +234,48 @@ def test_re2_syntax_python_lacks_is_accepted() -> None:
     # RE2 (and Go) take POSIX classes inside brackets, and \pL for Unicode letters.
     assert parse_matcher('a=~"[[:digit:]]+"').matches({"a": "42"})
     assert parse_matcher(r"a=~\pL+").matches({"a": "Zürich"})
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        'ns=~"team-07-.*"',
+        'ns=~"team-07-.+"',
+        'ns!~"team-07-.*"',
+        'ns=~".*-prod"',
+        'ns=~".+-prod"',
+        'ns!~".*-prod"',
+        'ns=~"prod|staging|team-07-x"',
+        'ns!~"prod|staging"',
+    ],
+)
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        "team-07-",
+        "team-07-api",
+        "team-07-a\nb",
+        "team-08-api",
+        "xteam-07-api",
+        "-prod",
+        "api-prod",
+        "api\n-prod",
+        "api-prodx",
+        "prod",
+        "staging",
+        "team-07-x",
+        "prod|staging",
+        "Prod",
+    ],
+)
+def test_shortcuts_past_re2_agree_with_re2(source: str, value: str) -> None:
+    """Literal alternations, `p.*` and `.*s` skip RE2 where the answer is certain; the
+    answer is RE2's (Alertmanager's) whatever the value, newlines included."""
+    matcher = parse_matcher(source)
+    found = matcher._regex.fullmatch(value) is not None
+    expected = found if matcher.type is MatchType.REGEX else not found
+    assert matcher.matches({"ns": value}) is expected
+    assert matcher.matches({}) is (
+        (matcher._regex.fullmatch("") is not None) == (matcher.type is MatchType.REGEX)
+    )
