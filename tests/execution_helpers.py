@@ -15,11 +15,11 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core.db.engine import create_engine, session_factory
 from core.db.models import AuditEvent, JobLog, Notification, Proposal
 from core.db.types import utcnow
 from core.execution.integrations import Integrations
 from core.execution.job import JobContext
-from core.execution.worker import worker_engine
 from tests.conftest import make_settings
 from tests.fakes.kube_api import FakeKubeAPI
 
@@ -99,18 +99,16 @@ async def job_context(
     (the fake's) through the production factory; other integrations come from `settings`.
 
     Heartbeats every 50 ms and retries after 10 ms, so retry and heartbeat tests take no time.
-    The engine is the worker process's (`worker_engine`: on PostgreSQL, connections resting
-    in autocommit mode), so every job test runs the job as `infraai worker` does.
     """
     config = make_settings(
         database_url, kubeconfig=str(kubeconfig) if kubeconfig else None, **settings
     )
-    engine, sessions = worker_engine(config)
+    engine = create_engine(database_url)
     # The production factory: KubernetesAdapter(kubeconfig=settings.kubeconfig).
     integrations = Integrations(config)
     ctx = JobContext(
         config,
-        sessions,
+        session_factory(engine),
         integrations,
         worker_name="test-worker",
         heartbeat_seconds=0.05,

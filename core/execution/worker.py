@@ -11,7 +11,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.config import Settings, get_settings
 from core.db.engine import create_engine, session_factory
@@ -31,35 +31,18 @@ class WorkerProcess:
 _process: WorkerProcess | None = None
 
 
-def worker_engine(settings: Settings) -> tuple[AsyncEngine, async_sessionmaker[AsyncSession]]:
-    """The worker's engine, and sessions (and job transactions) at READ COMMITTED on it.
-
-    On PostgreSQL the pool's connections rest in autocommit mode, and only the sessions'
-    view of the engine opens transactions. Why: the pre-ping that checks a pooled
-    connection before each use (a restarted server costs no job) is one round trip on a
-    connection in autocommit mode, but three — BEGIN, the ping, ROLLBACK — on one that is
-    not. A job checks a connection out twice (the claim and the finish, each one statement
-    in autocommit mode), so this saves four of its eight round trips to PostgreSQL; every
-    transaction still runs where it did (the view sets the isolation level after the
-    checkout, and the pool puts it back on return).
-    """
-    if settings.is_sqlite:
-        engine = create_engine(settings.database_url)
-        return engine, session_factory(engine)
-    engine = create_engine(
-        settings.database_url, pool_size=2, max_overflow=2, isolation_level="AUTOCOMMIT"
-    )
-    return engine, session_factory(engine.execution_options(isolation_level="READ COMMITTED"))
-
-
 def init_worker_process(settings: Settings, worker_name: str | None = None) -> WorkerProcess:
     """Build (once) the loop, engine and adapters this worker process uses for every job."""
     global _process
     if _process is None:
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
-        engine, sessions = worker_engine(settings)
-        ctx = JobContext(settings, sessions, Integrations(settings))
+        engine = (
+            create_engine(settings.database_url, pool_size=2, max_overflow=2)
+            if not settings.is_sqlite
+            else create_engine(settings.database_url)
+        )
+        ctx = JobContext(settings, session_factory(engine), Integrations(settings))
         if worker_name:
             ctx.worker_name = worker_name
         _process = WorkerProcess(loop, ctx, engine)

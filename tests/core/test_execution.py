@@ -18,11 +18,10 @@ import sqlalchemy as sa
 
 from bot.console import ConsoleNotifier, handle_line
 from core.approvals import TrustedAuthorizer
-from core.db.models import AuditEvent, JobLog, Proposal
+from core.db.models import JobLog, Proposal
 from core.db.types import utcnow
 from core.execution.executor import InProcessExecutor
 from core.execution.job import JobContext, execute_proposal, sweep_lost_jobs
-from core.execution.worker import worker_engine
 from core.maintenance import ORPHAN_AFTER, run_maintenance
 from core.policy.store import apply_policies
 from core.runtime import Runtime
@@ -388,40 +387,6 @@ async def test_only_an_approved_proposal_runs(
 
 async def test_an_unknown_proposal_is_nothing_to_run(ctx: JobContext) -> None:
     assert await execute_proposal(ctx, 4242) == "proposal 4242 is gone: nothing to run"
-
-
-# ---- the worker process's engine ---------------------------------------------------------
-
-
-async def test_the_worker_engines_sessions_are_still_transactions(db_url: str) -> None:
-    """`worker_engine` rests PostgreSQL connections in autocommit mode (a one-round-trip
-    pre-ping); its sessions must still be transactions: an error undoes every write."""
-    engine, sessions = worker_engine(make_settings(db_url))
-    try:
-        with pytest.raises(RuntimeError, match="undo"):
-            async with sessions() as session, session.begin():
-                session.add(AuditEvent(actor="t", verb="probe.one", subject="s", detail={}))
-                await session.flush()
-                session.add(AuditEvent(actor="t", verb="probe.two", subject="s", detail={}))
-                await session.flush()
-                raise RuntimeError("undo")
-        async with sessions() as session:
-            left = await session.scalar(
-                sa.select(sa.func.count()).where(AuditEvent.verb.like("probe.%"))
-            )
-        assert left == 0
-        if engine.dialect.name == "postgresql":
-            async with engine.connect() as connection:
-                raw = await connection.get_raw_connection()
-                assert raw.dbapi_connection.autocommit
-            async with sessions() as session:
-                raw = await (await session.connection()).get_raw_connection()
-                assert not raw.dbapi_connection.autocommit
-            async with engine.connect() as connection:  # the pool put it back
-                raw = await connection.get_raw_connection()
-                assert raw.dbapi_connection.autocommit
-    finally:
-        await engine.dispose()
 
 
 # ---- dry run -------------------------------------------------------------------------------
