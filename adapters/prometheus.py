@@ -14,8 +14,11 @@ Imports nothing of InfraAI's.
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,6 +29,7 @@ import aiohttp
 MAX_BODY_BYTES = 16 * 1024 * 1024
 QUERY_TIMEOUT = 10.0
 HEALTH_TIMEOUT = 3.0
+PARSE_INLINE_BYTES = 256 * 1024  # larger results are decoded on a thread
 
 
 class PrometheusError(Exception):
@@ -60,11 +64,33 @@ def _stamp(moment: datetime) -> str:
     return f"{moment.timestamp():.3f}"
 
 
+def _without_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
+    """(the URL without `user:pass@`, the credentials if it had any): the URL is shown in
+    messages, status and logs; the credentials only ever go in the Authorization header."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url, None
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host + (f":{parts.port}" if parts.port else "")
+    auth = (urllib.parse.unquote(parts.username or ""), urllib.parse.unquote(parts.password or ""))
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc)), auth
+
+
 class PrometheusAdapter:
     def __init__(self, base_url: str, *, timeout: float = QUERY_TIMEOUT) -> None:
         if not base_url.startswith(("http://", "https://")):
-            raise PrometheusNotConfigured(f"PROMETHEUS_URL must be http(s)://…, not {base_url!r}")
-        self.base_url = base_url.rstrip("/")
+            raise PrometheusNotConfigured("PROMETHEUS_URL must start with http:// or https://")
+        try:
+            self.base_url, basic = _without_credentials(base_url.rstrip("/"))
+        except ValueError:  # a port that is not a number
+            raise PrometheusNotConfigured("PROMETHEUS_URL is not a valid URL") from None
+        self._auth_header = (
+            "Basic " + base64.b64encode(f"{basic[0]}:{basic[1]}".encode()).decode()
+            if basic
+            else None
+        )
         self.timeout = timeout
 
     async def query(self, expr: str, at: datetime | None = None) -> PrometheusOutcome:
@@ -99,7 +125,10 @@ class PrometheusAdapter:
         url = self.base_url + path
         try:
             async with (
-                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=limit)) as session,
+                aiohttp.ClientSession(
+                    timeout=aiohttp.ClientTimeout(total=limit),
+                    headers={"Authorization": self._auth_header} if self._auth_header else None,
+                ) as session,
                 session.post(url, data=form) as response,
             ):
                 body = await _read_bounded(response)
@@ -114,10 +143,14 @@ class PrometheusAdapter:
                 f"Prometheus at {self.base_url} is unreachable ({type(exc).__name__})",
                 transient=True,
             ) from None
+        if len(body) > PARSE_INLINE_BYTES:  # a big result is decoded off the event loop
+            return await asyncio.to_thread(_parse, status, body)
         return _parse(status, body)
 
     def health(self) -> tuple[bool, str]:
         request = urllib.request.Request(self.base_url + "/-/ready")
+        if self._auth_header:
+            request.add_header("Authorization", self._auth_header)
         try:
             with urllib.request.urlopen(request, timeout=HEALTH_TIMEOUT) as response:
                 ok = response.status == 200

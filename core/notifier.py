@@ -44,6 +44,7 @@ from core.promql import expression_of
 log = logging.getLogger(__name__)
 
 GROUP_MIN = 3  # this many pending proposal posts for one policy in one channel → one message
+GRAPH_UPLOAD_ATTEMPTS = 3  # a graph's upload is tried this often, then the graph is skipped
 PERMANENT_ATTEMPTS = 3  # a row Slack refuses for good (or that crashes us) is given up after
 NO_CHANNEL = ""
 # Kinds that post or edit a message: paced per channel. Edits too: a storm's approve-all
@@ -412,14 +413,23 @@ class OutboxDrain:
                 "graph for proposal %s skipped: %s", card.id, drawn.reason
             )
             return self._graph_done(row, "skipped", drawn.reason, expr)
-        await self._notifier.post_file(
-            card,
-            thread.channel,
-            thread.ts,
-            filename=drawn.filename,
-            content=drawn.content,
-            title=drawn.title,
-        )
+        try:
+            await self._notifier.post_file(
+                card,
+                thread.channel,
+                thread.ts,
+                filename=drawn.filename,
+                content=drawn.content,
+                title=drawn.title,
+            )
+        except NotifierError as exc:
+            # A graph is a nicety: after a few tries it gives way, or the channel's later
+            # proposals would wait behind it for as long as uploads fail (a proxy that lets
+            # chat.postMessage through but not files.slack.com fails them for ever).
+            if exc.permanent or row.attempts + 1 >= GRAPH_UPLOAD_ATTEMPTS:
+                log.warning("graph for proposal %s given up: upload failed: %s", card.id, exc)
+                return self._graph_done(row, "skipped", f"upload failed: {exc}", expr)
+            raise
         self._graph_done(row, "posted", "", expr)
         return True
 

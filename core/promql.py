@@ -41,7 +41,10 @@ def parse_duration(text: str) -> timedelta | None:
     """`30m`, `6h`, `1h30m`, `2d` → timedelta; anything else → None."""
     if not _DURATION.match(text):
         return None
-    return timedelta(seconds=sum(int(n) * _UNITS[u] for n, u in _PART.findall(text)))
+    try:
+        return timedelta(seconds=sum(int(n) * _UNITS[u] for n, u in _PART.findall(text)))
+    except OverflowError:  # `99999999999999y`: longer than any range can be
+        return timedelta.max
 
 
 def format_duration(value: timedelta) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 
 import aiohttp
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack import mrkdwn
@@ -24,7 +24,9 @@ from core.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-SLACK_FAULTS = (SlackApiError, aiohttp.ClientError, TimeoutError)
+# What talking to Slack can raise: an API error, the network, and SlackRequestError, which
+# files_upload_v2 raises when the upload POST itself is refused.
+SLACK_FAULTS = (SlackApiError, SlackRequestError, aiohttp.ClientError, TimeoutError)
 THINKING = "⏳ Thinking…"
 
 

@@ -12,6 +12,7 @@ answer minutes later in a thread nobody watches.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ipaddress
 import logging
@@ -40,6 +41,9 @@ log = logging.getLogger(__name__)
 
 CHUNK = 16  # addresses per nmap run: a progress line each
 MAX_SCANS = 2  # scans at once in this process
+# A name whose DNS does not answer must not hold a scan slot, nor the loop's default
+# executor threads (where getaddrinfo runs), for the resolver's own minutes.
+RESOLVE_TIMEOUT = 10.0
 
 
 class Progress(Protocol):
@@ -168,21 +172,32 @@ async def run_scan(
     """Check, scan, record. ScanRefused (nothing started) or IntegrationError (nmap failed;
     the `scans` row says so) with a message for the person who asked."""
     settings = runtime.settings
-    request = await check(
-        args, tuple(settings.scan_allowed_cidrs), settings.scan_max_addresses, resolve
-    )
     integrations = runtime.integrations
+    # The slot first: a person cannot start a second scan, nor resolve a second name, while
+    # one of theirs is under way.
     with GATE.claim(requester):
+        try:
+            request = await asyncio.wait_for(
+                check(
+                    args, tuple(settings.scan_allowed_cidrs), settings.scan_max_addresses, resolve
+                ),
+                RESOLVE_TIMEOUT,
+            )
+        except TimeoutError:
+            raise ScanRefused(
+                f"{args[0] if args else 'The target'} did not resolve within "
+                f"{RESOLVE_TIMEOUT:g} s; try its address"
+            ) from None
         try:
             adapter = await integrations.run(integrations.nmap)
         except NotConfigured as exc:
             raise ScanRefused(str(exc)) from None
         scan_id = await _open(runtime, request, requester)
-        if progress is not None:
-            await progress.start(_start_text(request))
         hosts: list[dict[str, Any]] = []
         scanned: set[int] = set()
         try:
+            if progress is not None:
+                await _tell(progress.start, _start_text(request))
             for chunk in _chunks(request.addresses):
                 with integrations.faults():
                     outcome = await integrations.run(
@@ -192,7 +207,7 @@ async def run_scan(
                 hosts.extend(found)
                 scanned |= expand_ports(outcome.data["scanned"])
                 if progress is not None:
-                    await progress.step(_step_text(found, len(hosts), request))
+                    await _tell(progress.step, _step_text(found, len(hosts), request))
         except IntegrationError as exc:
             await _close(runtime, scan_id, hosts, None, error=exc.message)
             raise
@@ -201,6 +216,15 @@ async def run_scan(
             raise
         changed, first = await _close(runtime, scan_id, hosts, utcnow(), frozenset(scanned))
     return ScanResult(scan_id, request, hosts, changed, first)
+
+
+async def _tell(show: Any, text: str) -> None:
+    """A progress line; one that cannot be shown (Slack rate-limited, the message gone, an
+    HTTP stream closed) is logged, and the scan goes on: its result matters more."""
+    try:
+        await show(text)
+    except Exception as exc:
+        log.warning("scan progress not shown: %s: %s", type(exc).__name__, str(exc)[:200])
 
 
 def _start_text(request: ScanRequest) -> str:

@@ -108,13 +108,31 @@ def _request_from(peer: str, headers: dict[str, str] | None = None) -> web.Reque
     return make_mocked_request("GET", "/api/v1/proposals", headers=headers, transport=Transport())
 
 
-def test_no_token_configured_means_loopback_only() -> None:
-    caller = authenticate(_request_from("127.0.0.1"), ())
+def test_no_token_configured_means_loopback_only_in_the_embedded_default() -> None:
+    caller = authenticate(_request_from("127.0.0.1"), (), embedded=True)
     assert caller.owner == "loopback" and "policies:write" in caller.scopes
-    assert authenticate(_request_from("::1"), ()).owner == "loopback"
+    assert authenticate(_request_from("::1"), (), embedded=True).owner == "loopback"
     with pytest.raises(ApiError) as refused:
-        authenticate(_request_from("10.1.2.3"), ())
+        authenticate(_request_from("10.1.2.3"), (), embedded=True)
     assert refused.value.status == 401
+    # A deployment (PostgreSQL): behind a port-forward or a sidecar everyone is loopback,
+    # and policies:write can create auto policies. No token, no API.
+    with pytest.raises(ApiError) as refused:
+        authenticate(_request_from("127.0.0.1"), (), embedded=False)
+    assert refused.value.status == 401 and "INFRAAI_API_TOKENS" in refused.value.message
+
+
+async def test_a_deployment_without_tokens_refuses_even_loopback(db_url) -> None:
+    runtime = Runtime.build(make_settings(db_url))
+    try:
+        async with TestClient(TestServer(create_app(runtime))) as client:
+            response = await client.get("/api/v1/policies")
+            if runtime.settings.is_sqlite:
+                assert response.status == 200  # the embedded default, on this machine
+            else:
+                await _error(response, 401, "unauthorized")
+    finally:
+        await runtime.close()
 
 
 def test_with_tokens_configured_loopback_needs_one_too() -> None:
@@ -184,6 +202,13 @@ async def test_text_no_database_can_keep_is_refused_not_failed(client, api_runti
     )
     assert "NUL" in await _error(response, 400, "invalid")
     assert await count(api_runtime, "policies") == 1
+
+
+async def test_times_past_the_calendar_in_utc_are_refused_not_failed(client) -> None:
+    for when in ("0001-01-01T00:00:00%2B01:00", "9999-12-31T23:59:59-01:00"):
+        for what in ("proposals", "alerts", "jobs", "scans"):
+            response = await client.get(f"/api/v1/{what}?since={when}", headers=AS_READER)
+            assert "query.since" in await _error(response, 400, "invalid")
 
 
 async def test_ids_past_the_schema_are_refused_not_failed(client) -> None:
@@ -441,6 +466,8 @@ async def test_assets_by_subnet_and_the_scan_history(client, api_runtime) -> Non
     [host] = subnet["hosts"]
     assert host["address"] == "127.0.0.1" and host["up"] is True
     assert [p["port"] for p in host["open_ports"]] == [port]
+    response = await client.get("/api/v1/assets?limit=1&filter=127.0.0.1", headers=AS_READER)
+    assert (await response.json())["total"] == 1
     response = await client.get("/api/v1/assets?filter=10.0.0.0/8", headers=AS_READER)
     assert await response.json() == {"subnets": [], "total": 0}
 

@@ -96,6 +96,13 @@ async def test_when_slack_refuses_the_post_the_link_is_the_answer(stack, grafana
     assert "viewPanel=2" in body["text"] and stack.slack.uploaded_files() == []
 
 
+async def test_when_the_upload_fails_the_link_is_the_answer(stack, grafana) -> None:
+    stack.slack.fail_next(3, 500, methods=["upload"])
+    await stack.command("dashboards node panel 2")
+    body = await _answer(stack)
+    assert "viewPanel=2" in body["text"] and stack.slack.uploaded_files() == []
+
+
 async def test_a_refused_token_is_one_ephemeral_line(sqlite_db, grafana) -> None:
     async for stack in make_stack(
         sqlite_db, redis=False, grafana_url=grafana.url, grafana_token="glsa_wrong_12345678"

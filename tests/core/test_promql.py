@@ -170,3 +170,11 @@ def test_units_from_metric_names(expr, unit) -> None:
 )
 def test_the_expression_of_a_generator_url(url, expr) -> None:
     assert expression_of(url) == expr
+
+
+def test_a_range_past_what_a_timedelta_holds_is_out_of_bounds_not_a_crash() -> None:
+    from core.promql import QueryInputError, parse_duration, parse_query_args
+
+    assert parse_duration("99999999999999y") == timedelta.max
+    with pytest.raises(QueryInputError, match="The range must be between"):
+        parse_query_args("up 99999999999999y")

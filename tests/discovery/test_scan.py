@@ -326,3 +326,44 @@ def test_discovery_loads_no_nmap_until_a_scan() -> None:
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+class Broken:
+    """A progress line that cannot be shown (Slack rate-limited, a closed SSE stream)."""
+
+    async def start(self, text: str) -> None:
+        raise RuntimeError("ratelimited")
+
+    async def step(self, text: str) -> None:
+        raise RuntimeError("message_not_found")
+
+
+@pytest.mark.integration
+async def test_a_progress_line_that_fails_neither_strands_nor_stops_the_scan(
+    scanner: Runtime,
+) -> None:
+    with listening() as [sock]:
+        reply = await scan(scanner, f"127.0.0.1 {port_of(sock)}", Broken())  # type: ignore[arg-type]
+    assert isinstance(reply, c.ScanReport), reply
+    [row] = await rows(scanner, "SELECT status FROM scans")
+    assert row["status"] == "done"
+    assert await count(scanner, "assets") == 1
+
+
+@pytest.mark.integration
+async def test_a_name_that_does_not_resolve_in_time_is_refused(
+    scanner: Runtime, monkeypatch
+) -> None:
+    import asyncio
+
+    from core.discovery import scan as scan_module
+
+    monkeypatch.setattr(scan_module, "RESOLVE_TIMEOUT", 0.05)
+
+    async def slow(name: str) -> list[str]:
+        await asyncio.sleep(5)
+        return ["127.0.0.1"]
+
+    reply = await run_command(scanner, "U0A", "scan slow.test", resolve=slow)
+    assert isinstance(reply, c.Error) and "did not resolve" in reply.text, reply
+    assert await count(scanner, "scans") == 0

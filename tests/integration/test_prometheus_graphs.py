@@ -6,6 +6,7 @@ assistant's Prometheus tools, and the graph an alert's proposal gets in its thre
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import urllib.parse
 from collections.abc import AsyncIterator, Iterator
@@ -448,6 +449,38 @@ async def test_a_failed_upload_delays_the_graph_and_never_the_proposal(
     finally:
         await runtime.close()
     assert graph.thread_ts == message.ts and is_png_of_graph_size(graph.content)
+
+
+async def test_an_upload_that_keeps_failing_is_given_up_and_the_channel_moves_on(
+    sqlite_db: str, slack: FakeSlack, prometheus: Prometheus
+) -> None:
+    """Uploads refused for good (a proxy that blocks files.slack.com) must not hold the
+    channel's later proposals behind the graph for ever."""
+    runtime, drain = await outbox(sqlite_db, slack, prometheus_url=prometheus.url)
+    try:
+        slack.fail_next(1000, 500, methods=["upload"])
+        await runtime.alerts.ingest(parse_payload(payload(graphed_alert(prometheus.url, "a"))))
+        later = datetime.now(UTC)
+        for _ in range(6):
+            later += timedelta(minutes=10)
+            await drain.drain_once(now=later)
+        await runtime.alerts.ingest(parse_payload(payload(graphed_alert(prometheus.url, "b"))))
+        for _ in range(6):
+            later += timedelta(minutes=10)
+            await drain.drain_once(now=later)
+        roots = [m for m in slack.messages(GRAPH_CHANNEL) if m.thread_ts is None]
+        graphs = await rows(
+            runtime, "SELECT payload, sent_at FROM notifications WHERE kind = 'graph'"
+        )
+    finally:
+        await runtime.close()
+    assert len(roots) == 2  # the second proposal went out
+    assert slack.uploaded_files() == []
+    for graph in graphs:
+        payload_ = graph["payload"]
+        payload_ = json.loads(payload_) if isinstance(payload_, str) else payload_
+        assert graph["sent_at"] is not None
+        assert payload_["graph"] == "skipped" and "upload" in payload_["reason"]
 
 
 async def test_after_a_failure_prometheus_rests_so_a_storm_does_not_wait_per_alert(

@@ -119,16 +119,24 @@ def _is_loopback(request: web.Request) -> bool:
         return False
 
 
-def authenticate(request: web.Request, tokens: tuple[ApiToken, ...]) -> Caller:
-    """The caller, or 401. No token configured: loopback callers only, with every scope
-    (the embedded default, as `/alerts` does)."""
+def authenticate(
+    request: web.Request, tokens: tuple[ApiToken, ...], *, embedded: bool = False
+) -> Caller:
+    """The caller, or 401.
+
+    No token configured: in the embedded default (SQLite, one person's machine) callers on
+    loopback get every scope, as `/alerts` admits them. Anywhere else no token means no
+    API: behind a port-forward, a sidecar or a proxy every caller is "loopback", and
+    `policies:write` can create `auto` policies, which act with nobody's approval.
+    """
     if not tokens:
-        if _is_loopback(request):
+        if embedded and _is_loopback(request):
             return Caller(LOOPBACK_OWNER, frozenset(SCOPES))
         raise ApiError(
             401,
             "unauthorized",
-            "no API token is configured: only this machine may call the API",
+            "no API token is configured (INFRAAI_API_TOKENS; `infraai api-token` makes one)"
+            + ("" if not embedded else ": only this machine may call the API"),
             **{"WWW-Authenticate": "Bearer"},
         )
     header = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
@@ -285,7 +293,8 @@ def wrap(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResp
     async def handle(request: web.Request) -> web.StreamResponse:
         runtime = request.app[RUNTIME_KEY]
         try:
-            caller = authenticate(request, runtime.settings.api_tokens)
+            settings = runtime.settings
+            caller = authenticate(request, settings.api_tokens, embedded=settings.is_sqlite)
             if endpoint.scope not in caller.scopes:
                 raise ApiError(403, "forbidden", f"this token lacks the {endpoint.scope!r} scope")
             wait = request.app[LIMITER_KEY].take(caller.owner)

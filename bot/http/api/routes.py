@@ -8,6 +8,7 @@ scoped, can approve, deny or otherwise move a proposal.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 from typing import Any
@@ -155,7 +156,9 @@ def _parse_document(call: Call) -> list[Any]:
 
 
 async def apply(call: Call) -> Any:
-    specs = _parse_document(call)
+    # Off the loop: a 1 MiB document can be thousands of policies, each compiling its RE2
+    # matchers and Jinja templates.
+    specs = await asyncio.to_thread(_parse_document, call)
     q: s.ApplyQuery = call.query
     async with call.runtime.sessions() as session, session.begin() as transaction:
         before = {spec.name: spec.to_yaml_dict() for _id, spec in await list_policies(session)}
@@ -234,7 +237,7 @@ async def topology(call: Call) -> Any:
     return s.TopologyOut(
         subnets=[
             s.SubnetOut(subnet=subnet, hosts=[s.AssetOut.model_validate(v.as_dict()) for v in vs])
-            for subnet, vs in by_subnet(views)
+            for subnet, vs in by_subnet(views[: q.limit])
         ],
         total=len(views),
     )

@@ -6,10 +6,10 @@ Times are RFC 3339 in UTC.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from bot.http.api.framework import Strict
 from core.db.models import PROPOSAL_STATUSES
@@ -48,6 +48,17 @@ class PageQuery(Strict):
     since: AwareDatetime | None = Field(default=None, description="at or after (RFC 3339)")
     until: AwareDatetime | None = Field(default=None, description="before (RFC 3339)")
 
+    @field_validator("since", "until")
+    @classmethod
+    def _in_utc(cls, value: datetime | None) -> datetime | None:
+        """As the database compares them; 0001-01-01T00:00+01:00 is before year 1 in UTC."""
+        if value is None:
+            return None
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("outside years 1 to 9999 once in UTC") from None
+
 
 class ProposalQuery(PageQuery):
     status: ProposalStatus | None = None
@@ -69,6 +80,7 @@ class ScanQuery(PageQuery):
 
 
 class AssetQuery(Strict):
+    limit: int = Field(default=1000, ge=1, le=10_000, description="hosts at most, in address order")
     filter: str = Field(
         default="",
         max_length=200,
@@ -286,7 +298,7 @@ class TopologyOut(Out):
     """The discovered hosts grouped by subnet, in address order."""
 
     subnets: list[SubnetOut]
-    total: int
+    total: int = Field(description="hosts matching; more than shown when over `limit`")
 
 
 class ScanOut(Out):
