@@ -28,12 +28,22 @@ from typing import Any
 import httpx
 
 REASONS = frozenset(
-    {"unauthorized", "forbidden", "not_found", "unreachable", "timeout", "server", "bad_response"}
+    {
+        "unauthorized",
+        "forbidden",
+        "not_found",
+        "unreachable",
+        "timeout",
+        "server",
+        "bad_response",
+        "too_large",
+    }
 )
 DEFAULT_TIMEOUT = 10.0
 RENDER_TIMEOUT = 60.0  # a headless browser drawing a panel takes seconds
 RENDER_WIDTH, RENDER_HEIGHT = 1000, 500
 SEARCH_LIMIT = 100
+MAX_RESPONSE_BYTES = 20 * 1024 * 1024  # a big dashboard's JSON is a few MB; a render less
 _PNG = b"\x89PNG\r\n\x1a\n"
 _UID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 
@@ -163,7 +173,21 @@ class GrafanaAdapter:
 
     def _get(self, path: str, *, what: str, **kwargs: Any) -> httpx.Response:
         try:
-            response = self._client.get(path, **kwargs)
+            # Streamed with a cap: a dashboard's JSON or a render is held in memory whole,
+            # and a misconfigured URL can point at anything.
+            with self._client.stream("GET", path, **kwargs) as streamed:
+                body = bytearray()
+                for chunk in streamed.iter_bytes():
+                    body += chunk
+                    if len(body) > MAX_RESPONSE_BYTES:
+                        raise GrafanaError(
+                            "too_large",
+                            f"Grafana's answer for {what} is over "
+                            f"{MAX_RESPONSE_BYTES // (1024 * 1024)} MiB",
+                        )
+                response = httpx.Response(
+                    streamed.status_code, headers=streamed.headers, content=bytes(body)
+                )
         except httpx.TimeoutException:
             raise GrafanaError(
                 "timeout", f"Grafana at {self.url} did not answer in time", transient=True

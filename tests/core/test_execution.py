@@ -688,3 +688,42 @@ async def test_the_embedded_default_runs_an_approved_proposal_in_process(
         assert status == "succeeded"
     finally:
         await runtime.close()
+
+
+async def test_maintenance_ends_scans_whose_process_died(ctx: JobContext) -> None:
+    """A `scans` row stays `running` if the bot dies mid-scan; no scan lasts two hours (a
+    /24 at 30 s per host-timeout chunk is minutes), so an older one is recorded as ended."""
+    from core.db.models import Scan
+    from core.maintenance import SCAN_ABANDONED_AFTER
+
+    now = utcnow()
+
+    def row(started: timedelta, status: str = "running") -> Scan:
+        return Scan(
+            target="127.0.0.0/30",
+            requested_by="U0A",
+            status=status,
+            addresses=4,
+            hosts_up=0,
+            changes={},
+            started_at=now - started,
+        )
+
+    async with ctx.sessions() as session, session.begin():
+        stale, fresh, done = (
+            row(SCAN_ABANDONED_AFTER * 2),
+            row(timedelta(minutes=1)),
+            row(SCAN_ABANDONED_AFTER * 3, "done"),
+        )
+        session.add_all([stale, fresh, done])
+    upkeep = await run_maintenance(ctx.sessions, RecordingExecutor(), now=now)
+    assert upkeep.abandoned_scans == [stale.id]
+    async with ctx.sessions() as session:
+        states = {
+            r.id: (r.status, r.error, r.finished_at is not None)
+            for r in (await session.scalars(sa.select(Scan))).all()
+        }
+    assert states[stale.id] == ("failed", "interrupted: the process running it ended", True)
+    assert states[fresh.id][0] == "running" and states[done.id][0] == "done"
+    again = await run_maintenance(ctx.sessions, RecordingExecutor(), now=now)
+    assert again.abandoned_scans == []
