@@ -14,6 +14,7 @@ The adapter is synchronous: every call runs on the adapter threads, never on the
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,7 +60,15 @@ class Found:
 
 
 class DashboardNotFound(Exception):
-    """The person asked for something that is not there; the message says what is."""
+    """The person asked for something that is not there (or cannot have it now); the
+    message says what is."""
+
+
+# Renders take Grafana's headless browser up to a minute, on the adapter threads that
+# in-process actions use too: two at once at most (scans have their own two), a third is
+# refused at once rather than queued behind them.
+RENDERS_AT_ONCE = 2
+_renders = threading.BoundedSemaphore(RENDERS_AT_ONCE)
 
 
 def split_panel(args: list[str]) -> tuple[str, str | None]:
@@ -125,10 +134,18 @@ async def look_up(integrations: Integrations, search: str, panel: str | None = N
     if panel is None:
         return Found(search, [link], board=link, panels=panels)
     chosen = _pick_panel(panels, panel)
-    with integrations.faults():
-        rendered = await integrations.run(
-            grafana.render_panel, board["uid"], chosen.id, slug=board.get("slug", "")
+    if not _renders.acquire(blocking=False):
+        raise DashboardNotFound(
+            f"{RENDERS_AT_ONCE} panel pictures are being drawn; ask again in a moment "
+            f"(the panel's link: {chosen.url})"
         )
+    try:
+        with integrations.faults():
+            rendered = await integrations.run(
+                grafana.render_panel, board["uid"], chosen.id, slug=board.get("slug", "")
+            )
+    finally:
+        _renders.release()
     if rendered.data is None:
         return Found(search, [link], board=link, panel=chosen, note=rendered.summary)
     image = PanelImage(rendered.data, _filename(board["uid"], chosen.id))

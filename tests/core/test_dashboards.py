@@ -203,3 +203,21 @@ async def test_help_lists_dashboards_as_available(runtime) -> None:
     help_text = await handle_line(runtime, "help")
     line = next(x for x in help_text.splitlines() if x.startswith("dashboards"))
     assert "not available" not in line and "panel" in line
+
+
+async def test_a_third_picture_at_once_is_refused_with_the_link(runtime, grafana) -> None:
+    """Renders hold adapter threads for up to a minute; more than two at once would take
+    them from approved actions."""
+    from core import dashboards
+
+    assert dashboards.RENDERS_AT_ONCE == 2
+    held = [dashboards._renders.acquire(blocking=False) for _ in range(2)]
+    try:
+        assert held == [True, True]
+        reply = await run_command(runtime, "U1", "dashboards node panel 2")
+    finally:
+        for _ in held:
+            dashboards._renders.release()
+    assert isinstance(reply, Error) and "being drawn" in reply.text and "viewPanel=2" in reply.text
+    again = await run_command(runtime, "U1", "dashboards node panel 2")
+    assert isinstance(again, Dashboards) and again.found.image is not None
