@@ -27,6 +27,8 @@ from typing import Any
 
 import httpx
 
+from adapters.urls import without_credentials
+
 REASONS = frozenset(
     {
         "unauthorized",
@@ -79,19 +81,6 @@ class GrafanaOutcome:
     dry_run: bool = False
 
 
-def _without_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
-    """(the URL without `user:pass@`, the credentials if it had any)."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url, None
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = host + (f":{parts.port}" if parts.port else "")
-    auth = (urllib.parse.unquote(parts.username or ""), urllib.parse.unquote(parts.password or ""))
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc)), auth
-
-
 def _png_size(data: bytes) -> tuple[int, int] | None:
     """(width, height) from a PNG's IHDR chunk, or None if `data` is not a PNG."""
     if not data.startswith(_PNG) or len(data) < 24 or data[12:16] != b"IHDR":
@@ -135,7 +124,7 @@ class GrafanaAdapter:
     ) -> None:
         if not url.startswith(("http://", "https://")):
             raise GrafanaNotConfigured("GRAFANA_URL must be http(s)://…")
-        self.url, basic = _without_credentials(url.rstrip("/"))
+        self.url, basic = without_credentials(url.rstrip("/"))
         headers = {"Accept": "application/json"}
         if token:
             headers["Authorization"] = f"Bearer {token}"

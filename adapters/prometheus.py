@@ -18,13 +18,14 @@ import asyncio
 import base64
 import json
 import urllib.error
-import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import aiohttp
+
+from adapters.urls import without_credentials
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
 QUERY_TIMEOUT = 10.0
@@ -64,26 +65,12 @@ def _stamp(moment: datetime) -> str:
     return f"{moment.timestamp():.3f}"
 
 
-def _without_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
-    """(the URL without `user:pass@`, the credentials if it had any): the URL is shown in
-    messages, status and logs; the credentials only ever go in the Authorization header."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url, None
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = host + (f":{parts.port}" if parts.port else "")
-    auth = (urllib.parse.unquote(parts.username or ""), urllib.parse.unquote(parts.password or ""))
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc)), auth
-
-
 class PrometheusAdapter:
     def __init__(self, base_url: str, *, timeout: float = QUERY_TIMEOUT) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise PrometheusNotConfigured("PROMETHEUS_URL must start with http:// or https://")
         try:
-            self.base_url, basic = _without_credentials(base_url.rstrip("/"))
+            self.base_url, basic = without_credentials(base_url.rstrip("/"))
         except ValueError:  # a port that is not a number
             raise PrometheusNotConfigured("PROMETHEUS_URL is not a valid URL") from None
         self._auth_header = (

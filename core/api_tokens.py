@@ -14,6 +14,7 @@ nearly matched.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -55,8 +56,10 @@ def parse_scopes(text: str) -> frozenset[str]:
     return scopes
 
 
+@functools.lru_cache(maxsize=8)
 def parse_tokens(text: str) -> tuple[ApiToken, ...]:
-    """Every entry of `text`, or ValueError naming the first bad one (without its hash)."""
+    """Every entry of `text`, or ValueError naming the first bad one (without its hash).
+    Remembered: every API request asks the settings for the tokens."""
     tokens: list[ApiToken] = []
     owners: set[str] = set()
     for number, raw in enumerate(re.split(r"[;\n]", text), start=1):

@@ -28,6 +28,14 @@ class JobRow:
     error: str | None
     rq_job_id: str | None
 
+    @classmethod
+    def of(cls, job: JobLog, action: str, target: str) -> JobRow:
+        """A job_logs row with its proposal's action and target."""
+        own = {
+            f: getattr(job, f) for f in cls.__dataclass_fields__ if f not in ("action", "target")
+        }
+        return cls(**own, action=action, target=target)
+
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         for key, value in data.items():
@@ -45,21 +53,4 @@ async def list_jobs(session: AsyncSession, *, limit: int = 20) -> list[JobRow]:
             .limit(max(1, min(limit, 500)))
         )
     ).all()
-    return [
-        JobRow(
-            id=job.id,
-            proposal_id=job.proposal_id,
-            action=action,
-            target=target,
-            attempt=job.attempt,
-            status=job.status,
-            started_at=job.started_at,
-            finished_at=job.finished_at,
-            duration=job.duration,
-            worker_name=job.worker_name,
-            output=job.output,
-            error=job.error,
-            rq_job_id=job.rq_job_id,
-        )
-        for job, action, target in rows
-    ]
+    return [JobRow.of(job, action, target) for job, action, target in rows]

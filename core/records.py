@@ -74,63 +74,77 @@ class Timeline:
         return asdict(self)
 
 
-def _paged(rows: list[Any], limit: int) -> tuple[list[Any], int | None]:
-    if len(rows) > limit:
-        return rows[:limit], rows[limit - 1].id
-    return rows, None
+@dataclass(frozen=True)
+class Slice:
+    """Which page: at most `limit` rows below the id `before`, with their time in
+    [`since`, `until`)."""
+
+    limit: int
+    before: int | None = None
+    since: datetime | None = None
+    until: datetime | None = None
 
 
-def _window(query: Any, column: Any, since: datetime | None, until: datetime | None) -> Any:
-    if since is not None:
-        query = query.where(column >= since)
-    if until is not None:
-        query = query.where(column < until)
-    return query
+async def _page_of(
+    session: AsyncSession,
+    query: Any,
+    ids: Any,
+    times: Any,
+    page: Slice,
+    **equal: tuple[Any, Any],
+) -> tuple[list[Any], int | None]:
+    """The rows of `query` on `page`, newest id first, with each (column, value) of `equal`
+    whose value is given required; and the id the next page continues below."""
+    query = query.order_by(ids.desc()).limit(page.limit + 1)
+    if page.before is not None:
+        query = query.where(ids < page.before)
+    for column, value in equal.values():
+        if value is not None and value != "":
+            query = query.where(column == value)
+    if page.since is not None:
+        query = query.where(times >= page.since)
+    if page.until is not None:
+        query = query.where(times < page.until)
+    rows = list((await session.execute(query)).all())
+    if len(rows) <= page.limit:
+        return rows, None
+    return rows[: page.limit], int(rows[page.limit - 1][0].id)
 
 
 async def page_proposals(
-    session: AsyncSession,
-    *,
-    limit: int,
-    before: int | None = None,
-    status: str | None = None,
-    policy: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    session: AsyncSession, page: Slice, *, status: str | None = None, policy: str | None = None
 ) -> Page[ProposalView]:
-    query = sa.select(Proposal).order_by(Proposal.id.desc()).limit(limit + 1)
-    if before is not None:
-        query = query.where(Proposal.id < before)
-    if status:
-        query = query.where(Proposal.status == status)
-    if policy:
-        query = query.where(Proposal.policy_name == policy)
-    query = _window(query, Proposal.created_at, since, until)
-    rows, after = _paged(list((await session.scalars(query)).all()), limit)
-    return Page([ProposalView.of(r) for r in rows], after)
+    """Proposals by when they were created."""
+    rows, after = await _page_of(
+        session,
+        sa.select(Proposal),
+        Proposal.id,
+        Proposal.created_at,
+        page,
+        status=(Proposal.status, status),
+        policy=(Proposal.policy_name, policy),
+    )
+    return Page([ProposalView.of(r) for (r,) in rows], after)
 
 
 async def page_alerts(
     session: AsyncSession,
+    page: Slice,
     *,
-    limit: int,
-    before: int | None = None,
     status: str | None = None,
     alertname: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
 ) -> Page[AlertView]:
-    """Alerts by when they were last received (`since`/`until` bound `last_seen`)."""
-    query = sa.select(Alert).order_by(Alert.id.desc()).limit(limit + 1)
-    if before is not None:
-        query = query.where(Alert.id < before)
-    if status:
-        query = query.where(Alert.status == status)
-    if alertname:
-        query = query.where(Alert.alertname == alertname)
-    query = _window(query, Alert.last_seen, since, until)
-    rows, after = _paged(list((await session.scalars(query)).all()), limit)
-    return Page([AlertView.of(r) for r in rows], after)
+    """Alerts by when they were last received."""
+    rows, after = await _page_of(
+        session,
+        sa.select(Alert),
+        Alert.id,
+        Alert.last_seen,
+        page,
+        status=(Alert.status, status),
+        alertname=(Alert.alertname, alertname),
+    )
+    return Page([AlertView.of(r) for (r,) in rows], after)
 
 
 async def get_alert(session: AsyncSession, alert_id: int) -> AlertView | None:
@@ -138,51 +152,26 @@ async def get_alert(session: AsyncSession, alert_id: int) -> AlertView | None:
     return AlertView.of(row) if row is not None else None
 
 
-def _job_row(job: JobLog, action: str, target: str) -> JobRow:
-    return JobRow(
-        id=job.id,
-        proposal_id=job.proposal_id,
-        action=action,
-        target=target,
-        attempt=job.attempt,
-        status=job.status,
-        started_at=job.started_at,
-        finished_at=job.finished_at,
-        duration=job.duration,
-        worker_name=job.worker_name,
-        output=job.output,
-        error=job.error,
-        rq_job_id=job.rq_job_id,
-    )
-
-
 async def page_jobs(
     session: AsyncSession,
+    page: Slice,
     *,
-    limit: int,
-    before: int | None = None,
     status: str | None = None,
     proposal_id: int | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
 ) -> Page[JobRow]:
-    """Job runs (`since`/`until` bound when they started)."""
-    query = (
-        sa.select(JobLog, Proposal.action, Proposal.target)
-        .join(Proposal, Proposal.id == JobLog.proposal_id)
-        .order_by(JobLog.id.desc())
-        .limit(limit + 1)
+    """Job runs by when they started."""
+    rows, after = await _page_of(
+        session,
+        sa.select(JobLog, Proposal.action, Proposal.target).join(
+            Proposal, Proposal.id == JobLog.proposal_id
+        ),
+        JobLog.id,
+        JobLog.started_at,
+        page,
+        status=(JobLog.status, status),
+        proposal=(JobLog.proposal_id, proposal_id),
     )
-    if before is not None:
-        query = query.where(JobLog.id < before)
-    if status:
-        query = query.where(JobLog.status == status)
-    if proposal_id is not None:
-        query = query.where(JobLog.proposal_id == proposal_id)
-    query = _window(query, JobLog.started_at, since, until)
-    rows = list((await session.execute(query)).all())
-    after = rows[limit - 1][0].id if len(rows) > limit else None
-    return Page([_job_row(job, a, t) for job, a, t in rows[:limit]], after)
+    return Page([JobRow.of(job, action, target) for job, action, target in rows], after)
 
 
 async def proposal_timeline(session: AsyncSession, proposal_id: int) -> Timeline | None:
@@ -207,7 +196,7 @@ async def proposal_timeline(session: AsyncSession, proposal_id: int) -> Timeline
     return Timeline(
         ProposalView.of(row),
         AlertView.of(alert) if alert is not None else None,
-        [_job_row(job, row.action, row.target) for job in jobs],
+        [JobRow.of(job, row.action, row.target) for job in jobs],
         [AuditView.of(event) for event in audit],
     )
 
@@ -232,23 +221,13 @@ class ScanView:
 
 
 async def page_scans(
-    session: AsyncSession,
-    *,
-    limit: int,
-    before: int | None = None,
-    status: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    session: AsyncSession, page: Slice, *, status: str | None = None
 ) -> Page[ScanView]:
-    """Discovery scans, newest first (`since`/`until` bound when they started)."""
-    query = sa.select(Scan).order_by(Scan.id.desc()).limit(limit + 1)
-    if before is not None:
-        query = query.where(Scan.id < before)
-    if status:
-        query = query.where(Scan.status == status)
-    query = _window(query, Scan.started_at, since, until)
-    rows, after = _paged(list((await session.scalars(query)).all()), limit)
-    return Page([ScanView.of(r) for r in rows], after)
+    """Discovery scans by when they started."""
+    rows, after = await _page_of(
+        session, sa.select(Scan), Scan.id, Scan.started_at, page, status=(Scan.status, status)
+    )
+    return Page([ScanView.of(r) for (r,) in rows], after)
 
 
 async def get_scan(session: AsyncSession, scan_id: int) -> ScanView | None:

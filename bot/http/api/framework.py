@@ -27,6 +27,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from core.alerts.group_commit import is_connection_fault
 from core.api_tokens import SCOPES, ApiToken, find_token
 from core.runtime import Runtime
 
@@ -217,7 +218,7 @@ def _validate(model: type[BaseModel], data: Any, where: str) -> BaseModel:
         raise ApiError(400, "invalid", describe(exc, where)) from None
 
 
-def _query_data(request: web.Request, model: type[BaseModel]) -> dict[str, Any]:
+def _query_data(request: web.Request) -> dict[str, Any]:
     data: dict[str, Any] = {}
     for key in request.query:
         values = request.query.getall(key)
@@ -279,12 +280,6 @@ def error_response(status: int, code: str, message: str, **headers: str) -> web.
     return web.json_response(body.model_dump(), status=status, headers=headers or None)
 
 
-def is_connection_fault(exc: BaseException) -> bool:
-    from core.alerts.group_commit import is_connection_fault as fault
-
-    return bool(fault(exc))
-
-
 RUNTIME_KEY = web.AppKey("api_runtime", Runtime)
 LIMITER_KEY = web.AppKey("api_limiter", RateLimiter)
 
@@ -311,7 +306,7 @@ def wrap(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResp
                 refuse_unstorable(path, "path")
                 call.path = _validate(endpoint.path_model, path, "path")
             if endpoint.query_model is not None:
-                data = _query_data(request, endpoint.query_model)
+                data = _query_data(request)
                 call.query = _validate(endpoint.query_model, data, "query")
             elif request.query:
                 raise ApiError(400, "invalid", f"query.{next(iter(request.query))}: not expected")

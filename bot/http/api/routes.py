@@ -53,65 +53,45 @@ def _not_found(what: str) -> ApiError:
 # ---- records ---------------------------------------------------------------------------------
 
 
+async def _listed(call: Call, read: Any, **filters: Any) -> Any:
+    """One page of a record (`read`: a `core.records.page_*`), as the query asks."""
+    q: s.PageQuery = call.query
+    page = records.Slice(q.limit, decode_cursor(q.cursor), q.since, q.until)
+    async with call.runtime.sessions() as session:
+        found = await read(session, page, **filters)
+    return _page(found)
+
+
+async def _one(call: Call, read: Any, what: str) -> Any:
+    """One record by the path's id (`read`: a `core.records` getter), or 404."""
+    async with call.runtime.sessions() as session:
+        found = await read(session, call.path.id)
+    if found is None:
+        raise _not_found(f"{what} {call.path.id}")
+    return found
+
+
 async def list_proposals(call: Call) -> Any:
     q: s.ProposalQuery = call.query
-    async with call.runtime.sessions() as session:
-        page = await records.page_proposals(
-            session,
-            limit=q.limit,
-            before=decode_cursor(q.cursor),
-            status=q.status,
-            policy=q.policy,
-            since=q.since,
-            until=q.until,
-        )
-    return _page(page)
+    return await _listed(call, records.page_proposals, status=q.status, policy=q.policy)
 
 
 async def get_proposal(call: Call) -> Any:
-    async with call.runtime.sessions() as session:
-        timeline = await records.proposal_timeline(session, call.path.id)
-    if timeline is None:
-        raise _not_found(f"proposal {call.path.id}")
-    return timeline
+    return await _one(call, records.proposal_timeline, "proposal")
 
 
 async def list_alerts(call: Call) -> Any:
     q: s.AlertQuery = call.query
-    async with call.runtime.sessions() as session:
-        page = await records.page_alerts(
-            session,
-            limit=q.limit,
-            before=decode_cursor(q.cursor),
-            status=q.status,
-            alertname=q.alertname,
-            since=q.since,
-            until=q.until,
-        )
-    return _page(page)
+    return await _listed(call, records.page_alerts, status=q.status, alertname=q.alertname)
 
 
 async def get_alert(call: Call) -> Any:
-    async with call.runtime.sessions() as session:
-        alert = await records.get_alert(session, call.path.id)
-    if alert is None:
-        raise _not_found(f"alert {call.path.id}")
-    return alert
+    return await _one(call, records.get_alert, "alert")
 
 
 async def list_jobs(call: Call) -> Any:
     q: s.JobQuery = call.query
-    async with call.runtime.sessions() as session:
-        page = await records.page_jobs(
-            session,
-            limit=q.limit,
-            before=decode_cursor(q.cursor),
-            status=q.status,
-            proposal_id=q.proposal,
-            since=q.since,
-            until=q.until,
-        )
-    return _page(page)
+    return await _listed(call, records.page_jobs, status=q.status, proposal_id=q.proposal)
 
 
 # ---- policies --------------------------------------------------------------------------------
@@ -245,24 +225,11 @@ async def topology(call: Call) -> Any:
 
 async def list_scans(call: Call) -> Any:
     q: s.ScanQuery = call.query
-    async with call.runtime.sessions() as session:
-        page = await records.page_scans(
-            session,
-            limit=q.limit,
-            before=decode_cursor(q.cursor),
-            status=q.status,
-            since=q.since,
-            until=q.until,
-        )
-    return _page(page)
+    return await _listed(call, records.page_scans, status=q.status)
 
 
 async def get_scan(call: Call) -> Any:
-    async with call.runtime.sessions() as session:
-        scan = await records.get_scan(session, call.path.id)
-    if scan is None:
-        raise _not_found(f"scan {call.path.id}")
-    return scan
+    return await _one(call, records.get_scan, "scan")
 
 
 # ---- the assistant -------------------------------------------------------------------------
